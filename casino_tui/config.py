@@ -1,0 +1,297 @@
+"""Configuration: msgspec Structs with the defaults, read from TOML, then environment, then CLI flags.
+
+Every bad value becomes one `ConfigError` line naming the field (`trading.notional_usdt: ...`).
+Environment overrides are `CASINO_<SECTION>_<FIELD>` (e.g. `CASINO_TRADING_MAX_POSITIONS=3`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(gt=0, lt=1)]
+
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "LINKUSDT")
+EXCHANGES = ("sim", "binance-testnet", "binance")
+
+
+class ConfigError(Exception):
+    """One line that tells the user which field is wrong and why."""
+
+
+class ExchangeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # sim: built-in simulated exchange; binance-testnet / binance: the native connector.
+    name: Literal["sim", "binance-testnet", "binance"] = "sim"
+    # Override the REST and WebSocket base URLs (e.g. the loopback sandbox).
+    rest_url: str = ""
+    ws_url: str = ""
+    # Live trading also needs --live on the command line and a typed confirmation in the console.
+    live: bool = False
+    recv_window_ms: Annotated[int, msgspec.Meta(ge=1000, le=60000)] = 5000
+
+
+class SimConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    seed: int = 7
+    # Sim clock multiplier: 30 closes a 1m candle every 2 s of wall time.
+    speed: Positive = 30.0
+    start_balance_usdt: Positive = 10_000.0
+    taker_fee: NonNegative = 0.0004
+    slippage_bps: NonNegative = 1.0
+    # 1m candles of generated history for warm-up (higher timeframes are built from them).
+    history_minutes: Annotated[int, msgspec.Meta(ge=60, le=20_000)] = 3000
+
+
+class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # "pool": one worker process per shard; "inline": compute on the event loop (tests, tiny setups).
+    executor: Literal["pool", "inline"] = "pool"
+    # 0 = min(4, cpu_count).
+    shards: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+
+
+class PlayerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # |consensus| needed to act, in [0, 1].
+    threshold: Fraction = 0.22
+    # Consecutive agreeing closes needed before a decision.
+    debounce: Annotated[int, msgspec.Meta(ge=1, le=20)] = 2
+    # Minimum simulated seconds between two decisions on one symbol.
+    cooldown_s: NonNegative = 300.0
+    # The 1h trend must agree with the decision.
+    htf_filter: bool = True
+    # Timeframe whose closes trigger decisions.
+    decision_timeframe: Literal["1m", "5m", "15m"] = "1m"
+    # Weight adaptation: each sensor's weight follows its hit rate over `hit_horizon` closes.
+    hit_horizon: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
+    weight_min: Positive = 0.25
+    weight_max: Positive = 3.0
+
+
+class TradingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    notional_usdt: Positive = 200.0
+    leverage: Annotated[int, msgspec.Meta(ge=1, le=125)] = 5
+    max_positions: Annotated[int, msgspec.Meta(ge=1, le=100)] = 4
+    take_profit_pct: Fraction = 0.02
+    stop_loss_pct: Fraction = 0.02
+
+
+class RuntimeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # What shutdown does with open positions: keep them (protected on the exchange) or sweep them.
+    on_shutdown: Literal["keep", "sweep"] = "keep"
+    snapshot_interval_s: Positive = 5.0
+    # Seconds without a trade before the STALE banner.
+    stale_after_s: Positive = 10.0
+    state_dir: str = ""
+
+
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9464
+
+
+class UiConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    refresh_hz: Annotated[float, msgspec.Meta(ge=1, le=10)] = 4.0
+    mouse: bool = False
+    theme: str = "textual-dark"
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    symbols: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+    exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
+    sim: SimConfig = msgspec.field(default_factory=SimConfig)
+    sensors: SensorsConfig = msgspec.field(default_factory=SensorsConfig)
+    player: PlayerConfig = msgspec.field(default_factory=PlayerConfig)
+    trading: TradingConfig = msgspec.field(default_factory=TradingConfig)
+    runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    ui: UiConfig = msgspec.field(default_factory=UiConfig)
+
+
+def _field_path(err: msgspec.ValidationError) -> tuple[str, str]:
+    text = str(err)
+    if " - at `$." in text:
+        msg, _, where = text.rpartition(" - at `$.")
+        return where.rstrip("`"), msg
+    return "", text
+
+
+def _one_line(err: msgspec.ValidationError, source: str) -> ConfigError:
+    where, msg = _field_path(err)
+    msg = msg.replace("`", "")
+    if msg.startswith("Object contains unknown field"):
+        msg = "unknown field " + msg.split("field", 1)[1].strip()
+    prefix = f"{source}: " if source else ""
+    return ConfigError(f"{prefix}{where + ': ' if where else ''}{msg}")
+
+
+def _coerce_env(raw: str) -> Any:
+    low = raw.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    if "," in raw:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    sections = {f.upper(): f for f in Config.__struct_fields__ if f != "symbols"}
+    for key, raw in env.items():
+        if not key.startswith("CASINO_"):
+            continue
+        rest = key[len("CASINO_") :]
+        if rest == "SYMBOLS":
+            out.setdefault("", {})["symbols"] = [s.strip().upper() for s in raw.split(",") if s.strip()]
+            continue
+        for upper, section in sections.items():
+            if rest.startswith(upper + "_"):
+                field = rest[len(upper) + 1 :].lower()
+                out.setdefault(section, {})[field] = _coerce_env(raw)
+    return out
+
+
+def merge(base: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Apply section overrides (`{"trading": {"leverage": 3}}`, `{"": {"symbols": [...]}}`) to a raw dict."""
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for section, values in overrides.items():
+        if section == "":
+            merged.update(values)
+        else:
+            merged.setdefault(section, {})
+            if not isinstance(merged[section], dict):
+                raise ConfigError(f"{section}: expected a table")
+            merged[section].update(values)
+    return merged
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory: {path}") from None
+    except PermissionError:
+        raise ConfigError(f"config file not readable: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """File, then `CASINO_*` environment, then `overrides` (the CLI flags). Raises ConfigError."""
+    raw: dict[str, Any] = read_toml(path) if path is not None else {}
+    raw = merge(raw, _env_overrides(dict(os.environ if env is None else env)))
+    raw = merge(raw, overrides or {})
+    try:
+        config = msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _one_line(exc, str(path) if path else "") from None
+    return validate(config)
+
+
+def validate(config: Config) -> Config:
+    """Cross-field checks msgspec cannot express."""
+    if not config.symbols:
+        raise ConfigError("symbols: at least one symbol is needed")
+    config.symbols = [s.strip().upper() for s in config.symbols]
+    for sym in config.symbols:
+        if not sym.isalnum() or not sym.endswith("USDT"):
+            raise ConfigError(f"symbols: {sym!r} is not a USDT perpetual symbol (like BTCUSDT)")
+    if len(set(config.symbols)) != len(config.symbols):
+        raise ConfigError("symbols: duplicate symbol")
+    if config.player.weight_min > config.player.weight_max:
+        raise ConfigError("player.weight_min: must not exceed player.weight_max")
+    if config.exchange.live and config.exchange.name != "binance":
+        raise ConfigError("exchange.live: live trading needs exchange.name = 'binance'")
+    return config
+
+
+DEFAULT_CONFIG_TOML = '''\
+# casino-tui configuration. Every key is optional; the values shown are the defaults.
+# Precedence: this file < CASINO_<SECTION>_<FIELD> environment variables < command-line flags.
+# API keys are never read from this file: use BINANCE_API_KEY / BINANCE_API_SECRET or a .env file.
+
+# USDT perpetuals to trade and show.
+symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "LINKUSDT"]
+
+[exchange]
+# "sim" (built-in simulated exchange), "binance-testnet" or "binance".
+name = "sim"
+# Override REST / WebSocket base URLs, e.g. the loopback sandbox: "http://127.0.0.1:8765".
+rest_url = ""
+ws_url = ""
+# Live trading also needs --live and a typed confirmation.
+live = false
+recv_window_ms = 5000
+
+[sim]
+seed = 7
+# Sim clock multiplier: 30 closes a 1m candle every 2 s.
+speed = 30.0
+start_balance_usdt = 10000.0
+taker_fee = 0.0004
+slippage_bps = 1.0
+history_minutes = 3000
+
+[sensors]
+# "pool" (one worker process per shard) or "inline".
+executor = "pool"
+# 0 = min(4, number of CPUs).
+shards = 0
+
+[player]
+# |consensus| in [0, 1] needed to act.
+threshold = 0.22
+# Consecutive agreeing closes before a decision.
+debounce = 2
+# Minimum seconds (exchange time) between decisions on one symbol.
+cooldown_s = 300.0
+# Require the 1h trend to agree.
+htf_filter = true
+decision_timeframe = "1m"
+hit_horizon = 5
+weight_min = 0.25
+weight_max = 3.0
+
+[trading]
+notional_usdt = 200.0
+leverage = 5
+max_positions = 4
+take_profit_pct = 0.02
+stop_loss_pct = 0.02
+
+[runtime]
+# On shutdown: "keep" open positions (their TP/SL stay on the exchange) or "sweep" them.
+on_shutdown = "keep"
+snapshot_interval_s = 5.0
+stale_after_s = 10.0
+# Where journal, snapshots, logs and reports go ("" = the platform's state directory).
+state_dir = ""
+
+[metrics]
+enabled = false
+host = "127.0.0.1"
+port = 9464
+
+[ui]
+refresh_hz = 4.0
+mouse = false
+theme = "textual-dark"
+'''

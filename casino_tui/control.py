@@ -1,0 +1,69 @@
+"""The remote control the console (and the headless runner) uses: the only surface of Runtime it sees."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
+
+
+class SweepResult(msgspec.Struct, frozen=True):
+    cancelled_orders: int
+    closed_positions: int
+    remaining_positions: tuple[str, ...]  # symbols still open after the retries
+    is_flat: bool
+    message: str
+
+
+class ReconcileItem(msgspec.Struct, frozen=True):
+    """One difference between local state and the exchange, with the action proposed for it."""
+
+    kind: str  # NAKED_POSITION | UNKNOWN_POSITION | ORPHAN_ORDER | VANISHED_BRACKET | QTY_MISMATCH
+    symbol: str
+    local: str  # what we believe, in words
+    exchange: str  # what the exchange says, in words
+    action: str  # PROTECT | ADOPT | CANCEL | MARK_CLOSED | NONE
+    detail: str = ""
+
+
+class ReconcileReport(msgspec.Struct, frozen=True):
+    ts_ms: int
+    items: tuple[ReconcileItem, ...]
+    positions: int
+    open_orders: int
+    open_conditional_orders: int
+    balance: float
+
+    @property
+    def is_clean(self) -> bool:
+        return not self.items
+
+
+class RuntimeControl(Protocol):
+    """Operator commands and the read side. Everything returns quickly or is awaited by the caller."""
+
+    def snapshot(self) -> RuntimeSnapshot: ...
+
+    def sensor_detail(self, symbol: str) -> tuple[SensorVoteRow, ...]: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    @property
+    def is_paused(self) -> bool: ...
+
+    @property
+    def open_position_count(self) -> int: ...
+
+    async def sweep(self) -> SweepResult: ...
+
+    async def reconcile(self, apply: bool = False) -> ReconcileReport:
+        """Compare with the exchange; with `apply`, carry out the proposed actions and journal them."""
+        ...
+
+    def request_stop(self, sweep: bool | None = None) -> None:
+        """Begin the orderly shutdown (`sweep`: None = config default)."""
+        ...

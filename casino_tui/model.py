@@ -1,0 +1,227 @@
+"""Domain types shared by the engine and the exchange layer.
+
+Market data is float64; order prices and quantities are snapped to the symbol's filters and formatted as
+exact decimal strings only at the wire (see `SymbolRules`).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from decimal import Decimal
+
+import msgspec
+
+TIMEFRAMES: tuple[str, ...] = ("1m", "5m", "15m", "1h")
+TIMEFRAME_MS: dict[str, int] = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+
+
+class Side(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP_MARKET = "STOP_MARKET"
+    TAKE_PROFIT_MARKET = "TAKE_PROFIT_MARKET"
+
+    @property
+    def is_conditional(self) -> bool:
+        return self in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
+
+
+class OrderStatus(enum.StrEnum):
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    # A conditional order whose trigger fired; its child market order carries on as a plain order.
+    TRIGGERED = "TRIGGERED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
+
+
+class Trade(msgspec.Struct, frozen=True, gc=False):
+    """One public trade (Binance aggTrade)."""
+
+    symbol: str
+    price: float
+    qty: float
+    ts_ms: int
+    buyer_is_maker: bool = False
+
+
+class Candle(msgspec.Struct, frozen=True, gc=False):
+    """An OHLCV candle; `open_ms` is the interval start."""
+
+    symbol: str
+    timeframe: str
+    open_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trades: int = 0
+    closed: bool = True
+
+
+def _decimals(step: str) -> int:
+    d = Decimal(step).normalize()
+    exp = d.as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+class SymbolRules(msgspec.Struct, frozen=True):
+    """Exchange filters for one symbol (PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, MIN_NOTIONAL)."""
+
+    symbol: str
+    tick_size: str
+    step_size: str
+    min_qty: str
+    max_qty: str
+    min_notional: str
+    market_max_qty: str = "0"
+    min_price: str = "0"
+    max_price: str = "0"
+    base_asset: str = ""
+    quote_asset: str = "USDT"
+    status: str = "TRADING"
+
+    def snap_price(self, price: float) -> float:
+        """Nearest multiple of tickSize."""
+        tick = float(self.tick_size)
+        return round(round(price / tick) * tick, _decimals(self.tick_size))
+
+    def snap_qty(self, qty: float) -> float:
+        """Largest multiple of stepSize not above `qty` (never round a size up)."""
+        step = float(self.step_size)
+        return round(math.floor(qty / step + 1e-9) * step, _decimals(self.step_size))
+
+    def format_price(self, price: float) -> str:
+        return f"{self.snap_price(price):.{_decimals(self.tick_size)}f}"
+
+    def format_qty(self, qty: float) -> str:
+        return f"{self.snap_qty(qty):.{_decimals(self.step_size)}f}"
+
+    def qty_for_notional(self, notional: float, price: float) -> float:
+        """Quantity worth `notional` at `price`, snapped down, or 0 if below the filters."""
+        if price <= 0:
+            return 0.0
+        qty = self.snap_qty(notional / price)
+        if qty < float(self.min_qty) or qty * price < float(self.min_notional):
+            return 0.0
+        cap = float(self.market_max_qty) or float(self.max_qty)
+        if cap and qty > cap:
+            qty = self.snap_qty(cap)
+        return qty
+
+
+class OrderRequest(msgspec.Struct, frozen=True):
+    """What the OrderExecutor asks the exchange to do. `client_id` is deterministic (see OCOManager)."""
+
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: float
+    client_id: str
+    reduce_only: bool = False
+    close_position: bool = False
+    trigger_price: float | None = None
+    price: float | None = None
+
+
+class OrderUpdate(msgspec.Struct, frozen=True):
+    """An order's state as reported by the exchange (REST answer or user-stream event).
+
+    `filled_qty` is cumulative; `last_qty`/`last_price` describe the fill that caused this update, if any.
+    For conditional orders `is_conditional` is True and `order_id` is the algo id.
+    """
+
+    symbol: str
+    client_id: str
+    order_id: str
+    side: Side
+    type: OrderType
+    status: OrderStatus
+    quantity: float
+    filled_qty: float = 0.0
+    avg_price: float = 0.0
+    last_qty: float = 0.0
+    last_price: float = 0.0
+    fee: float = 0.0
+    realized_pnl: float = 0.0
+    trigger_price: float | None = None
+    reduce_only: bool = False
+    close_position: bool = False
+    is_conditional: bool = False
+    ts_ms: int = 0
+    reason: str = ""
+
+
+class Position(msgspec.Struct, frozen=True):
+    """A one-way-mode position: `qty` > 0 long, < 0 short."""
+
+    symbol: str
+    qty: float
+    entry_price: float
+    mark_price: float = 0.0
+    unrealized_pnl: float = 0.0
+
+    @property
+    def side(self) -> Side:
+        return Side.BUY if self.qty > 0 else Side.SELL
+
+
+class Balance(msgspec.Struct, frozen=True):
+    asset: str
+    wallet: float
+    available: float
+    unrealized_pnl: float = 0.0
+
+    @property
+    def equity(self) -> float:
+        return self.wallet + self.unrealized_pnl
+
+
+class AccountUpdate(msgspec.Struct, frozen=True):
+    """Balance and changed positions (Binance ACCOUNT_UPDATE)."""
+
+    balances: tuple[Balance, ...]
+    positions: tuple[Position, ...]
+    reason: str = "ORDER"
+    ts_ms: int = 0
+
+
+class Vote(msgspec.Struct, frozen=True):
+    """One sensor's opinion on one symbol: vote in {-1, 0, +1}, strength in [0, 1]."""
+
+    sensor: str
+    timeframe: str
+    vote: int
+    strength: float
+    weight: float = 1.0
+
+
+class Decision(msgspec.Struct, frozen=True):
+    """The player's call for one symbol on one candle close."""
+
+    symbol: str
+    side: Side
+    score: float
+    ts_ms: int
+    reason: str = ""

@@ -1,0 +1,114 @@
+"""The immutable view of the running system that the console and the headless runner read.
+
+`Runtime.snapshot()` builds one of these on demand (2-10 Hz from the UI); it is cheap: plain tuples of
+small frozen Structs, no references into live engine state.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from casino_tui.exchange.base import BreakerState
+
+
+class HeaderView(msgspec.Struct, frozen=True):
+    mode: str  # PAPER | TESTNET | LIVE
+    status: str  # STARTING | RECOVERING | RUNNING | PAUSED | STOPPING | STOPPED
+    equity: float
+    pnl: float  # realised + unrealised this session
+    open_positions: int
+    max_positions: int
+    clock_ms: int
+    loop_lag_ms: float
+    is_stale: bool = False  # market data stopped arriving
+    stale_reason: str = ""
+    exchange: str = "sim"
+
+
+class StreamRow(msgspec.Struct, frozen=True):
+    symbol: str
+    last: float
+    change_pct: float  # since the session's first price
+    ticks_per_s: float
+    age_s: float  # since the last trade
+    spark: tuple[float, ...] = ()  # recent 1m closes, oldest first
+
+
+class ConsensusRow(msgspec.Struct, frozen=True):
+    symbol: str
+    score: float  # [-1, 1]
+    longs: int
+    shorts: int
+    neutrals: int
+    htf_trend: int  # -1, 0, +1
+    decision: str  # "LONG", "SHORT" or ""
+    decision_age_s: float | None
+    shard: int
+    is_degraded: bool = False
+
+
+class SensorVoteRow(msgspec.Struct, frozen=True):
+    """One sensor's latest vote on one symbol, for the Consensus detail view."""
+
+    sensor: str
+    timeframe: str
+    vote: int
+    strength: float
+    weight: float
+
+
+class BracketRow(msgspec.Struct, frozen=True):
+    bracket_id: str
+    symbol: str
+    side: str
+    qty: float
+    entry: float
+    mark: float
+    tp: float
+    sl: float
+    upnl: float
+    age_s: float
+    state: str
+    is_protected: bool
+
+
+class LimitView(msgspec.Struct, frozen=True):
+    used_weight_1m: int = 0
+    weight_limit_1m: int = 2400
+    order_count_10s: int = 0
+    order_limit_10s: int = 300
+    order_count_1m: int = 0
+    order_limit_1m: int = 1200
+
+
+class LogLine(msgspec.Struct, frozen=True):
+    seq: int
+    ts_ms: int
+    level: str
+    component: str
+    message: str
+    symbol: str = ""
+
+
+class Counters(msgspec.Struct, frozen=True):
+    ticks: int = 0
+    candles_closed: int = 0
+    decisions: int = 0
+    trades: int = 0
+    brackets_opened: int = 0
+    brackets_closed: int = 0
+    errors: int = 0
+    realized_pnl: float = 0.0
+    fees: float = 0.0
+
+
+class RuntimeSnapshot(msgspec.Struct, frozen=True):
+    seq: int
+    header: HeaderView
+    streams: tuple[StreamRow, ...] = ()
+    consensus: tuple[ConsensusRow, ...] = ()
+    brackets: tuple[BracketRow, ...] = ()
+    breakers: tuple[BreakerState, ...] = ()
+    limits: LimitView = LimitView()
+    logs: tuple[LogLine, ...] = ()  # the newest lines (bounded); `seq` lets a reader append only new ones
+    counters: Counters = Counters()

@@ -1,0 +1,63 @@
+"""Config: defaults, file + environment + flag precedence, and one clear line per bad field."""
+
+from pathlib import Path
+
+import pytest
+
+from casino_tui.config import DEFAULT_CONFIG_TOML, Config, ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_trade_eight_symbols_on_the_sim():
+    config = load_config(None, env={})
+    assert config.exchange.name == "sim"
+    assert len(config.symbols) == 8
+    assert config.trading.take_profit_pct == 0.02 and config.trading.stop_loss_pct == 0.02
+
+
+def test_default_config_file_parses_to_the_defaults(tmp_path):
+    assert load_config(write(tmp_path, DEFAULT_CONFIG_TOML), env={}) == load_config(None, env={})
+
+
+def test_flags_override_environment_which_overrides_file(tmp_path):
+    path = write(tmp_path, "[trading]\nmax_positions = 2\nleverage = 3\n")
+    env = {"CASINO_TRADING_MAX_POSITIONS": "6", "CASINO_SYMBOLS": "btcusdt,ethusdt"}
+    config = load_config(path, {"trading": {"leverage": 7}}, env=env)
+    assert config.trading.max_positions == 6
+    assert config.trading.leverage == 7
+    assert config.symbols == ["BTCUSDT", "ETHUSDT"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[trading]\nnotional_usdt = -5\n", "trading.notional_usdt"),
+        ("[trading]\nmax_positions = 'many'\n", "trading.max_positions"),
+        ("[tradeing]\nx = 1\n", "unknown field"),
+        ("[exchange]\nname = 'kraken'\n", "exchange.name"),
+        ("symbols = ['BTC-PERP']\n", "symbols"),
+        ("symbols = []\n", "symbols"),
+        ("[trading\n", "invalid TOML"),
+    ],
+)
+def test_bad_config_gives_one_line_naming_the_problem(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_config_struct_has_every_documented_section():
+    fields = set(Config.__struct_fields__)
+    assert {"symbols", "exchange", "sim", "sensors", "player", "trading", "runtime", "metrics", "ui"} <= fields
