@@ -223,7 +223,7 @@ def validate(config: Config) -> Config:
     return config
 
 
-DEFAULT_CONFIG_TOML = '''\
+DEFAULT_CONFIG_TOML = """\
 # casino-tui configuration. Every key is optional; the values shown are the defaults.
 # Precedence: this file < CASINO_<SECTION>_<FIELD> environment variables < command-line flags.
 # API keys are never read from this file: use BINANCE_API_KEY / BINANCE_API_SECRET or a .env file.
@@ -294,4 +294,4 @@ port = 9464
 refresh_hz = 4.0
 mouse = false
 theme = "textual-dark"
-'''
+"""

@@ -103,7 +103,9 @@ class _Formatter(logging.Formatter):
 class LogSetup:
     """Handlers installed on the `casino` logger for one session; `close()` removes them."""
 
-    def __init__(self, log_file: Path | None, *, stdout: bool, buffer_capacity: int = 500, clock_ms=None) -> None:
+    def __init__(
+        self, log_file: Path | None, *, stdout: bool, buffer_capacity: int = 500, clock_ms=None
+    ) -> None:
         self.logger = logging.getLogger("casino")
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False

@@ -1,0 +1,122 @@
+"""Snapshots of the engine's durable state: msgspec JSON, written atomically off the loop, 10 backups.
+
+A write is temp file → fsync → rename → fsync(dir), so a crash or a full disk never leaves a torn
+snapshot in place of a good one. Loading falls back from a corrupt or truncated newest file to the
+newest good backup, says so, and keeps the bad file aside (never deleted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+log = logging.getLogger("casino.state")
+
+BACKUPS = 10
+NAME = "state.json"
+
+
+class PersistedState(msgspec.Struct, kw_only=True):
+    """What survives a restart besides the journal: enough to resume without asking the exchange twice."""
+
+    version: int = 1
+    saved_ms: int = 0
+    journal_seq: int = 0  # the journal events up to here are reflected in this snapshot
+    paused: bool = False
+    next_bracket_seq: int = 1
+    brackets: list[Any] = msgspec.field(default_factory=list)  # Bracket structs as dicts
+    weights: dict[str, Any] = msgspec.field(default_factory=dict)
+    breakers: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class SnapshotError(Exception):
+    """A snapshot could not be written (the previous one is intact)."""
+
+
+class SnapshotStore:
+    """`state.json` plus `state.json.1` … `.10` in one directory."""
+
+    def __init__(self, directory: Path, backups: int = BACKUPS, write=os.write) -> None:
+        self.directory = directory
+        self._os_write = write  # injectable so tests can simulate a full disk
+        self.backups = backups
+        self.path = directory / NAME
+        self.writes = 0
+        self.errors = 0
+        self.last_error = ""
+        self._crash_hook = None  # set by crash-point tests: called between fsync and rename
+
+    def _rotate(self) -> None:
+        for i in range(self.backups - 1, 0, -1):
+            src = self.directory / f"{NAME}.{i}"
+            if src.exists():
+                os.replace(src, self.directory / f"{NAME}.{i + 1}")
+        if self.path.exists():
+            os.replace(self.path, self.directory / f"{NAME}.1")
+
+    def save(self, state: PersistedState) -> Path:
+        """Write atomically; on any OS error (ENOSPC …) the previous snapshot stays and SnapshotError is raised."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = msgspec.json.encode(state)
+        tmp = self.directory / f".{NAME}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = self._os_write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if self._crash_hook is not None:
+                self._crash_hook()
+            self._rotate()
+            os.replace(tmp, self.path)
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            self.errors += 1
+            self.last_error = f"{exc.strerror or exc}"
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise SnapshotError(
+                f"snapshot not written ({self.last_error}); the previous one is intact"
+            ) from None
+        self.writes += 1
+        return self.path
+
+    async def save_async(self, state: PersistedState) -> Path:
+        return await asyncio.to_thread(self.save, state)
+
+    def candidates(self) -> list[Path]:
+        files = [self.path] + [self.directory / f"{NAME}.{i}" for i in range(1, self.backups + 1)]
+        return [p for p in files if p.exists()]
+
+    def load(self) -> tuple[PersistedState | None, list[str]]:
+        """The newest readable snapshot and a list of warnings about the ones skipped."""
+        warnings: list[str] = []
+        for path in self.candidates():
+            try:
+                return msgspec.json.decode(path.read_bytes(), type=PersistedState), warnings
+            except (msgspec.DecodeError, msgspec.ValidationError, OSError) as exc:
+                aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+                try:
+                    os.replace(path, aside)
+                except OSError:
+                    aside = path
+                warnings.append(
+                    f"snapshot {path.name} unreadable ({exc}); kept as {aside.name}, trying an older one"
+                )
+        return None, warnings

@@ -1,0 +1,73 @@
+"""Snapshots: atomic writes, rotation, fallback past corrupt files, and a full disk that tears nothing."""
+
+import errno
+
+import pytest
+
+from casino_tui.engine.state import PersistedState, SnapshotError, SnapshotStore
+
+
+def state(n: int) -> PersistedState:
+    return PersistedState(saved_ms=n, journal_seq=n, paused=bool(n % 2), next_bracket_seq=n + 1)
+
+
+def test_save_then_load_round_trips(tmp_path):
+    store = SnapshotStore(tmp_path)
+    store.save(state(3))
+    loaded, warnings = store.load()
+    assert loaded == state(3) and warnings == []
+
+
+def test_rotation_keeps_ten_backups(tmp_path):
+    store = SnapshotStore(tmp_path)
+    for n in range(15):
+        store.save(state(n))
+    assert len(store.candidates()) == 11
+    assert store.load()[0].journal_seq == 14
+    oldest = (tmp_path / "state.json.10").read_bytes()
+    assert b'"journal_seq":4' in oldest
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"version":1,"saved_ms":', b"\x00\xff garbage"])
+def test_corrupt_newest_snapshot_falls_back_and_is_kept_aside(tmp_path, damage):
+    store = SnapshotStore(tmp_path)
+    store.save(state(1))
+    store.save(state(2))
+    store.path.write_bytes(damage)
+    loaded, warnings = store.load()
+    assert loaded.journal_seq == 1
+    assert len(warnings) == 1 and "unreadable" in warnings[0]
+    kept = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert len(kept) == 1 and kept[0].read_bytes() == damage
+
+
+def test_disk_full_leaves_previous_snapshot_intact_and_no_temp_file(tmp_path):
+    good = SnapshotStore(tmp_path)
+    good.save(state(5))
+    before = good.path.read_bytes()
+
+    def full_disk(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = SnapshotStore(tmp_path, write=full_disk)
+    with pytest.raises(SnapshotError, match="No space left on device"):
+        store.save(state(6))
+    assert good.path.read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert store.errors == 1
+    assert store.load()[0].journal_seq == 5
+
+
+def test_short_writes_are_completed(tmp_path):
+    import os
+
+    def trickle(fd, data):
+        return os.write(fd, bytes(data[:7]))
+
+    store = SnapshotStore(tmp_path, write=trickle)
+    store.save(state(9))
+    assert store.load()[0] == state(9)
+
+
+def test_no_snapshot_loads_none(tmp_path):
+    assert SnapshotStore(tmp_path).load() == (None, [])
