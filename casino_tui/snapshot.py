@@ -23,6 +23,7 @@ class HeaderView(msgspec.Struct, frozen=True):
     is_stale: bool = False  # market data stopped arriving
     stale_reason: str = ""
     exchange: str = "sim"
+    open_orders: int = 0  # plain + conditional orders resting on the exchange (the sweep modal states it)
 
 
 class StreamRow(msgspec.Struct, frozen=True):

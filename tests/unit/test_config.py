@@ -60,4 +60,14 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 def test_config_struct_has_every_documented_section():
     fields = set(Config.__struct_fields__)
-    assert {"symbols", "exchange", "sim", "sensors", "player", "trading", "runtime", "metrics", "ui"} <= fields
+    assert {
+        "symbols",
+        "exchange",
+        "sim",
+        "sensors",
+        "player",
+        "trading",
+        "runtime",
+        "metrics",
+        "ui",
+    } <= fields

@@ -1,0 +1,179 @@
+"""Croupier: the trading side of the engine behind one facade (OCOManager + PositionTracker + OrderExecutor).
+
+The Runtime hands it decisions and exchange events; it hands back brackets, rows for the Brackets pane and
+session counters.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+from casino_tui.config import TradingConfig
+from casino_tui.control import SweepResult
+from casino_tui.engine.brackets import Bracket, BracketState
+from casino_tui.engine.clock import Clock
+from casino_tui.engine.executor import OrderExecutor, OrderJournal
+from casino_tui.engine.oco import OCOManager
+from casino_tui.engine.positions import PositionTracker
+from casino_tui.exchange.base import Exchange
+from casino_tui.model import AccountUpdate, Decision, OrderUpdate, SymbolRules
+from casino_tui.snapshot import BracketRow
+
+log = logging.getLogger("casino.croupier")
+
+RECENT_ROWS = 10  # closed brackets shown under the active ones
+
+
+class Croupier:
+    """Places a bracket per decision and keeps positions, marks and PnL (DESIGN.md §5)."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        rules: dict[str, SymbolRules],
+        config: TradingConfig,
+        clock: Clock,
+        journal: OrderJournal | None = None,
+        *,
+        next_bracket_seq: int = 1,
+        executor: OrderExecutor | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.rules = rules
+        self.config = config
+        self.clock = clock
+        self.journal = journal
+        self.tracker = PositionTracker()
+        self.executor = executor or OrderExecutor(exchange, clock, journal)
+        self.oco = OCOManager(
+            self.executor,
+            rules,
+            config,
+            clock,
+            self.tracker,
+            next_bracket_seq=next_bracket_seq,
+            on_transition=self._journal_transition,
+        )
+        self._journal_errors = 0
+
+    # -- commands and events ----------------------------------------------------------------------------
+
+    async def open_bracket(self, decision: Decision, price: float) -> Bracket | None:
+        return await self.oco.open_bracket(decision, price)
+
+    async def sweep(self) -> SweepResult:
+        return await self.oco.sweep()
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        """A user-stream order event: settles pending unknown outcomes, then moves brackets and positions."""
+        record = getattr(self.journal, "record_order", None)
+        if record is not None:
+            self._journal_call(record, update)
+        self.executor.observe(update)
+        self.oco.on_order_update(update)
+
+    def on_account_update(self, update: AccountUpdate) -> None:
+        self.tracker.on_account_update(update)
+        self.oco.on_account_update(update)
+
+    def on_mark(self, symbol: str, price: float) -> None:
+        self.tracker.on_mark(symbol, price)
+
+    def restore(self, brackets: list[Bracket]) -> None:
+        """Take back the active brackets of a previous run (from the state snapshot) before reconcile."""
+        self.oco.restore(brackets)
+
+    async def wait_idle(self) -> None:
+        await self.oco.wait_idle()
+
+    # -- read side --------------------------------------------------------------------------------------
+
+    @property
+    def brackets(self) -> tuple[Bracket, ...]:
+        """Active brackets, then the recent closed ones (oldest first)."""
+        return self.oco.active + self.oco.closed
+
+    @property
+    def open_count(self) -> int:
+        return len(self.oco.active)
+
+    @property
+    def next_bracket_seq(self) -> int:
+        return self.oco.next_bracket_seq
+
+    @property
+    def trades(self) -> int:
+        return self.tracker.trades
+
+    @property
+    def brackets_opened(self) -> int:
+        return self.oco.brackets_opened
+
+    @property
+    def brackets_closed(self) -> int:
+        return self.oco.brackets_closed
+
+    @property
+    def realized_pnl(self) -> float:
+        return self.tracker.realized_pnl
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return self.tracker.unrealized_pnl()
+
+    @property
+    def fees(self) -> float:
+        return self.tracker.fees
+
+    @property
+    def errors(self) -> int:
+        return self.oco.errors + self.executor.errors + self._journal_errors
+
+    def bracket_rows(self, now_ms: int, recent: int = RECENT_ROWS) -> tuple[BracketRow, ...]:
+        """Active brackets first (newest first), then up to `recent` closed ones."""
+        active = sorted(self.oco.active, key=lambda b: b.seq, reverse=True)
+        closed = list(self.oco.closed)[-recent:][::-1] if recent > 0 else []
+        return tuple(self._row(b, now_ms) for b in active + closed)
+
+    def _row(self, bracket: Bracket, now_ms: int) -> BracketRow:
+        mark = self.tracker.mark(bracket.symbol) or bracket.entry_price
+        is_open = bracket.has_entry_fill and bracket.state is not BracketState.CLOSED
+        upnl = (mark - bracket.entry_price) * bracket.qty * bracket.side.sign if is_open else 0.0
+        since = bracket.opened_ms or bracket.created_ms
+        until = bracket.closed_ms if bracket.state is BracketState.CLOSED and bracket.closed_ms else now_ms
+        state = bracket.state.value
+        if bracket.state is BracketState.CLOSED and bracket.close_reason:
+            state = f"CLOSED({bracket.close_reason.value})"
+        return BracketRow(
+            bracket_id=bracket.id,
+            symbol=bracket.symbol,
+            side="LONG" if bracket.side.sign > 0 else "SHORT",
+            qty=bracket.qty,
+            entry=bracket.entry_price,
+            mark=mark if is_open else bracket.exit_price,
+            tp=bracket.tp_price,
+            sl=bracket.sl_price,
+            upnl=upnl if is_open else bracket.realized_pnl,
+            age_s=max(0.0, (until - since) / 1000) if since else 0.0,
+            state=state,
+            is_protected=bracket.is_protected,
+        )
+
+    # -- journal ----------------------------------------------------------------------------------------
+
+    def _journal_transition(self, bracket: Bracket, old: BracketState, new: BracketState) -> None:
+        record = getattr(self.journal, "record_bracket", None)
+        if record is not None:
+            self._journal_call(record, bracket)
+
+    def _journal_call(self, method: Any, arg: Any) -> None:
+        try:
+            result = method(arg)
+            if inspect.iscoroutine(result):
+                result.close()  # a sync event handler cannot await; the journal's sync methods are the ones used
+                raise TypeError(f"{getattr(method, '__name__', method)} must not be a coroutine here")
+        except Exception:
+            self._journal_errors += 1
+            log.exception("journal write failed")

@@ -1,0 +1,308 @@
+"""OrderExecutor: the only code that submits or cancels orders on the exchange.
+
+It applies the one rule that matters most (never resend after an unknown outcome: look the order up by its
+client id instead), retries definite failures with exponential backoff and jitter, writes the intent to the
+journal before the send and the acknowledgement after it, and times every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from casino_tui.engine.clock import Clock
+from casino_tui.exchange.base import (
+    BreakerOpenError,
+    Exchange,
+    ExchangeError,
+    OrderNotFoundError,
+    RateLimitedError,
+    RejectedError,
+    RetriableError,
+    UnknownOutcomeError,
+)
+from casino_tui.model import OrderRequest, OrderUpdate
+
+log = logging.getLogger("casino.executor")
+
+T = TypeVar("T")
+
+
+class OrderJournal(Protocol):
+    """What the executor needs from the journal; either method may be a coroutine function."""
+
+    def record_intent(self, request: OrderRequest) -> Any: ...
+
+    def record_ack(self, update: OrderUpdate) -> Any: ...
+
+
+class UnresolvedOrderError(UnknownOutcomeError):
+    """An unknown outcome that neither the order lookups nor the user stream could settle.
+
+    `answered` counts lookups the exchange answered with "no such order": when every lookup was answered
+    that way the order was most likely never placed, but a late fill must still be expected.
+    """
+
+    def __init__(self, request: OrderRequest, answered: int, attempts: int) -> None:
+        super().__init__(
+            f"{request.client_id}: outcome unknown after {attempts} lookups ({answered} answered 'not found')"
+        )
+        self.request = request
+        self.answered = answered
+        self.attempts = attempts
+
+
+class IntentNotRecordedError(Exception):
+    """The journal could not record the intent, so the order was not sent (write-ahead rule)."""
+
+
+# What a caller catches to mean "this order did not go through as asked".
+SEND_FAILURES: tuple[type[Exception], ...] = (ExchangeError, IntentNotRecordedError)
+
+
+async def _maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+class OrderExecutor:
+    """Submits and cancels orders with the retry rules of DESIGN.md §8; everything else is the caller's."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        clock: Clock,
+        journal: OrderJournal | None = None,
+        *,
+        max_attempts: int = 4,
+        lookup_attempts: int = 5,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 3.0,
+        max_rate_limit_wait_s: float = 5.0,
+        seed: int = 0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.exchange = exchange
+        self.clock = clock
+        self.journal = journal
+        self.max_attempts = max_attempts
+        self.lookup_attempts = lookup_attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.max_rate_limit_wait_s = max_rate_limit_wait_s
+        self.sleep = sleep
+        self._rng = random.Random(seed)
+        # Client ids whose outcome is being looked up; the user stream can settle them first.
+        self._awaiting: dict[str, asyncio.Future[OrderUpdate]] = {}
+        self.durations: deque[float] = deque(maxlen=512)
+        self.on_duration: Callable[[float], None] | None = None
+        self.sent = 0
+        self.retries = 0
+        self.unknown_outcomes = 0
+        self.rejected = 0
+        self.errors = 0
+
+    # -- public API -------------------------------------------------------------------------------------
+
+    async def place(self, request: OrderRequest) -> OrderUpdate:
+        """Send `request`; return its acknowledgement, or the looked-up state after an unknown outcome.
+
+        Raises RejectedError, BreakerOpenError, RetriableError (attempts exhausted) or UnresolvedOrderError.
+        """
+        # Write the intent before the send: a crash between the two must not lose the order.
+        if self.journal is not None:
+            try:
+                await _maybe_await(self.journal.record_intent(request))
+            except Exception as exc:
+                self.errors += 1
+                log.error(
+                    "%s not sent: journal failed: %s",
+                    request.client_id,
+                    exc,
+                    extra={"symbol": request.symbol},
+                )
+                raise IntentNotRecordedError(f"{request.client_id}: intent not journaled: {exc}") from exc
+        started = time.perf_counter()
+        try:
+            update = await self._with_retries(lambda: self.exchange.place_order(request))
+        except UnknownOutcomeError as exc:
+            self.unknown_outcomes += 1
+            log.warning(
+                "%s: unknown outcome (%s); looking it up",
+                request.client_id,
+                exc,
+                extra={"symbol": request.symbol},
+            )
+            update = await self._resolve(request)
+        except RejectedError as exc:
+            self.rejected += 1
+            log.warning(
+                "%s rejected: %s (code %s)",
+                request.client_id,
+                exc,
+                exc.code,
+                extra={"symbol": request.symbol},
+            )
+            raise
+        except ExchangeError:
+            self.errors += 1
+            raise
+        finally:
+            self._record_duration(time.perf_counter() - started)
+        self.sent += 1
+        if self.journal is not None:
+            try:
+                await _maybe_await(self.journal.record_ack(update))
+            except Exception:
+                # The order is on the exchange: losing the ack record must not lose the order's handling.
+                self.errors += 1
+                log.exception("%s: journal failed to record the ack", request.client_id)
+        return update
+
+    async def cancel(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate | None:
+        """Cancel an order; None if the exchange does not know it (-2011: already filled, cancelled or gone)."""
+        started = time.perf_counter()
+        try:
+            for _ in range(self.lookup_attempts):
+                try:
+                    return await self._with_retries(
+                        lambda: self.exchange.cancel_order(symbol, client_id, conditional)
+                    )
+                except OrderNotFoundError:
+                    return None
+                except UnknownOutcomeError:
+                    # A cancel is safe to repeat, but look first: the first one may have done the job.
+                    self.unknown_outcomes += 1
+                    found = await self._lookup_once(symbol, client_id, conditional)
+                    if found is None or found.status.is_final:
+                        return found
+            raise UnknownOutcomeError(f"{client_id}: cancel outcome still unknown")
+        except RejectedError as exc:
+            self.rejected += 1
+            log.warning("cancel %s rejected: %s", client_id, exc, extra={"symbol": symbol})
+            raise
+        except ExchangeError:
+            self.errors += 1
+            raise
+        finally:
+            self._record_duration(time.perf_counter() - started)
+
+    async def query(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Run a read-only request (open orders, positions ...) with the same backoff; reads are safe to repeat."""
+        for attempt in range(self.max_attempts):
+            try:
+                return await self._with_retries(request)
+            except UnknownOutcomeError:
+                if attempt == self.max_attempts - 1:
+                    raise
+                await self.sleep(self.backoff_delay(attempt))
+        raise AssertionError("unreachable")
+
+    def observe(self, update: OrderUpdate) -> None:
+        """Feed a user-stream order update; it settles a pending unknown outcome for the same client id."""
+        future = self._awaiting.get(update.client_id)
+        if future is not None and not future.done():
+            future.set_result(update)
+
+    # -- internals --------------------------------------------------------------------------------------
+
+    async def _with_retries(self, request: Callable[[], Awaitable[T]]) -> T:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(self._is_retriable),
+            sleep=self.sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        result: T
+        async for attempt in retrying:
+            with attempt:
+                result = await request()
+        return result
+
+    def _is_retriable(self, exc: BaseException) -> bool:
+        """Only definite failures (the request did nothing) are repeated; a long ban is the caller's problem."""
+        if isinstance(exc, RateLimitedError):
+            return not exc.banned and exc.retry_after_s <= self.max_rate_limit_wait_s
+        return isinstance(exc, RetriableError) and not isinstance(exc, BreakerOpenError)
+
+    def _wait(self, state: RetryCallState) -> float:
+        delay = self.backoff_delay(state.attempt_number - 1)
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, RateLimitedError):
+            delay = max(delay, exc.retry_after_s)
+        return delay
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
+        exc = state.outcome.exception() if state.outcome is not None else None
+        log.info("retrying after %s (attempt %d)", exc, state.attempt_number)
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Delay before retry `attempt` (0-based): base·2^n capped, plus jitter U(0, base)."""
+        return min(self.max_backoff_s, self.backoff_s * (2**attempt)) + self._rng.uniform(0, self.backoff_s)
+
+    async def _lookup_once(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate | None:
+        try:
+            return await self.exchange.get_order(symbol, client_id, conditional)
+        except ExchangeError as exc:
+            log.info("lookup of %s failed: %s", client_id, exc, extra={"symbol": symbol})
+            return None
+
+    async def _resolve(self, request: OrderRequest) -> OrderUpdate:
+        """Settle an unknown outcome by lookups with backoff, or by the user stream, whichever answers first."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[OrderUpdate] = loop.create_future()
+        self._awaiting[request.client_id] = future
+        conditional = request.type.is_conditional
+        answered = 0
+        try:
+            for attempt in range(self.lookup_attempts):
+                if future.done():
+                    return future.result()
+                try:
+                    found = await self.exchange.get_order(request.symbol, request.client_id, conditional)
+                except ExchangeError as exc:
+                    log.info(
+                        "lookup of %s failed: %s", request.client_id, exc, extra={"symbol": request.symbol}
+                    )
+                    found = None
+                else:
+                    answered += 1
+                if found is not None:
+                    log.info(
+                        "%s resolved by lookup: %s",
+                        request.client_id,
+                        found.status,
+                        extra={"symbol": request.symbol},
+                    )
+                    return found
+                if future.done():
+                    return future.result()
+                # Wait on the stream for the backoff delay instead of sleeping blind.
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), self.backoff_delay(attempt))
+                except TimeoutError:
+                    pass
+            if future.done():
+                return future.result()
+            self.errors += 1
+            raise UnresolvedOrderError(request, answered, self.lookup_attempts)
+        finally:
+            self._awaiting.pop(request.client_id, None)
+            if not future.done():
+                future.cancel()
+
+    def _record_duration(self, seconds: float) -> None:
+        self.durations.append(seconds)
+        if self.on_duration is not None:
+            self.on_duration(seconds)

@@ -1,0 +1,221 @@
+"""WebSocket endpoints: market streams (raw and combined, with live SUBSCRIBE) and the user data stream.
+
+Paths served, as on fstream.binance.com: `/market|/public` + `/stream?streams=a/b` (combined) or
+`/ws/<anything>` (raw; path segments that name streams are subscribed, others such as ccxt's `/ws/0` are
+ignored), `/private/ws?listenKey=K`, `/private/ws/<K>`, `/private/stream?listenKey=K` (combined), and the
+legacy `/ws/<listenKey>`, `/ws/<streams>` and `/stream?streams=`. The server pings every few minutes
+(uvicorn's keepalive); more than 10 incoming messages in a second closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from typing import Any
+
+import msgspec
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from casino_tui.exchange.sandbox.connection import Connection
+from casino_tui.exchange.sandbox.market_feed import parse_stream
+from casino_tui.exchange.sandbox.venue import Venue
+
+log = logging.getLogger("casino.sandbox")
+
+_METHODS = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
+_encode = msgspec.json.Encoder().encode
+
+
+def _reply(result: Any, request_id: int) -> str:
+    return _encode({"result": result, "id": request_id}).decode()
+
+
+def _error(code: int, msg: str, request_id: Any = None) -> str:
+    return _encode({"code": code, "msg": msg, "id": request_id}).decode()
+
+
+class RequestHandler:
+    """Live subscription requests on a market connection (Live-Subscribing-Unsubscribing-to-streams)."""
+
+    def __init__(self, venue: Venue, conn: Connection) -> None:
+        self.venue = venue
+        self.conn = conn
+
+    def handle(self, text: str) -> str:
+        try:
+            message = msgspec.json.decode(text)
+        except msgspec.DecodeError as exc:
+            return _error(3, f"Invalid JSON: {exc}")
+        if not isinstance(message, dict):
+            return _error(2, "Invalid request: expected a JSON object")
+        request_id = message.get("id")
+        if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 0:
+            return _error(2, "Invalid request: request ID must be an unsigned integer", request_id)
+        method = message.get("method")
+        params = message.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            return self._subscription(method, params, request_id)
+        if method == "LIST_SUBSCRIPTIONS":
+            return _reply(sorted(self.conn.streams), request_id)
+        if method in ("SET_PROPERTY", "GET_PROPERTY"):
+            return self._property(method, params, request_id)
+        return _error(2, f"Invalid request: unknown variant {method}, expected one of {_METHODS}", request_id)
+
+    def _subscription(self, method: str, params: Any, request_id: int) -> str:
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            return _error(2, "Invalid request: params must be a list of stream names", request_id)
+        feed = self.venue.market_feed
+        specs = []
+        for name in params:
+            spec = parse_stream(name, feed.symbols)
+            if spec is None:
+                return _error(2, f"Invalid request: unknown stream name '{name}'", request_id)
+            specs.append(spec)
+        if method == "SUBSCRIBE":
+            limit = self.venue.settings.max_streams_per_connection
+            if len(self.conn.streams | {s.name for s in specs}) > limit:
+                return _error(2, f"Invalid request: too many streams (at most {limit})", request_id)
+            for spec in specs:
+                feed.subscribe(self.conn, spec)
+        else:
+            for spec in specs:
+                feed.unsubscribe(self.conn, spec)
+        return _reply(None, request_id)
+
+    def _property(self, method: str, params: Any, request_id: int) -> str:
+        if not isinstance(params, list) or not params or not isinstance(params[0], str):
+            return _error(2, "Invalid request: property name must be a string", request_id)
+        if params[0] != "combined":
+            return _error(0, "Unknown property", request_id)
+        if method == "GET_PROPERTY":
+            return _reply(self.conn.combined, request_id)
+        if len(params) != 2 or not isinstance(params[1], bool):
+            return _error(1, "Invalid value type: expected Boolean", request_id)
+        self.conn.combined = params[1]
+        return _reply(None, request_id)
+
+
+async def _serve(venue: Venue, conn: Connection, handler: RequestHandler | None) -> None:
+    """Run one accepted connection until the client leaves, it breaks a rule, or a fault closes it."""
+    venue.connections.add(conn)
+    writer = asyncio.create_task(conn.write_forever())
+    reader = asyncio.create_task(_read(venue, conn, handler))
+    closer = asyncio.create_task(conn.closed.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {writer, reader, closer},
+            timeout=venue.settings.max_connection_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not done:
+            conn.request_close(1000, "connection lifetime reached")
+    finally:
+        for task in (writer, reader, closer):
+            task.cancel()
+        venue.connections.discard(conn)
+        venue.market_feed.drop(conn)
+        venue.user_feed.detach(conn)
+        if conn.closed.is_set():
+            with contextlib.suppress(Exception):
+                await conn.websocket.close(conn.close_code, conn.close_reason)
+
+
+async def _read(venue: Venue, conn: Connection, handler: RequestHandler | None) -> None:
+    recent: collections.deque[float] = collections.deque()
+    limit = venue.settings.max_incoming_per_s
+    while True:
+        message = await conn.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        now = time.monotonic()
+        recent.append(now)
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) > limit:
+            log.info(
+                "closing websocket of %s: more than %d messages per second", conn.websocket.client, limit
+            )
+            conn.request_close(1008, "Too many messages")
+            return
+        text = message.get("text")
+        if text is not None and handler is not None:
+            reply = handler.handle(text)
+            if not venue.faults.silent_sockets:
+                conn.push(reply)
+
+
+def _initial_streams(venue: Venue, conn: Connection, names: list[str]) -> None:
+    for name in names:
+        spec = parse_stream(name, venue.market_feed.symbols)
+        if spec is not None:
+            venue.market_feed.subscribe(conn, spec)
+
+
+async def market_stream(websocket: WebSocket) -> None:
+    """Combined market streams: `/stream?streams=a/b`, payloads wrapped as {"stream", "data"}."""
+    venue: Venue = websocket.app.state.venue
+    await websocket.accept()
+    conn = Connection(websocket, combined=True)
+    _initial_streams(venue, conn, websocket.query_params.get("streams", "").split("/"))
+    await _serve(venue, conn, RequestHandler(venue, conn))
+
+
+async def market_ws(websocket: WebSocket) -> None:
+    """Raw market streams: `/ws/<stream>[/<stream>...]` or `/ws/<anything>` followed by SUBSCRIBE."""
+    venue: Venue = websocket.app.state.venue
+    await websocket.accept()
+    conn = Connection(websocket, combined=False)
+    _initial_streams(venue, conn, websocket.path_params.get("rest", "").split("/"))
+    await _serve(venue, conn, RequestHandler(venue, conn))
+
+
+async def _user_stream(websocket: WebSocket, key: str, combined: bool) -> None:
+    venue: Venue = websocket.app.state.venue
+    if not venue.listen_keys.is_active(key):
+        await websocket.close(1008, "invalid listenKey")  # before accept: the handshake is refused
+        return
+    await websocket.accept()
+    conn = Connection(websocket, combined=combined, listen_key=key)
+    venue.user_feed.attach(conn)
+    await _serve(venue, conn, None)
+
+
+async def private_ws(websocket: WebSocket) -> None:
+    """User data: `/private/ws?listenKey=K` or `/private/ws/<K>`."""
+    key = websocket.path_params.get("key") or websocket.query_params.get("listenKey", "")
+    await _user_stream(websocket, key, combined=False)
+
+
+async def private_stream(websocket: WebSocket) -> None:
+    """User data, combined form: `/private/stream?listenKey=K` (the wrapper's `stream` is the key)."""
+    await _user_stream(websocket, websocket.query_params.get("listenKey", ""), combined=True)
+
+
+async def legacy_ws(websocket: WebSocket) -> None:
+    """Unrouted `/ws/<x>`: a listenKey opens the user stream, anything else raw market streams."""
+    venue: Venue = websocket.app.state.venue
+    rest = websocket.path_params.get("rest", "")
+    if venue.listen_keys.is_active(rest):
+        await _user_stream(websocket, rest, combined=False)
+    else:
+        await market_ws(websocket)
+
+
+ROUTES = [
+    WebSocketRoute("/market/stream", market_stream),
+    WebSocketRoute("/public/stream", market_stream),
+    WebSocketRoute("/stream", market_stream),
+    WebSocketRoute("/market/ws", market_ws),
+    WebSocketRoute("/public/ws", market_ws),
+    WebSocketRoute("/market/ws/{rest:path}", market_ws),
+    WebSocketRoute("/public/ws/{rest:path}", market_ws),
+    WebSocketRoute("/private/ws", private_ws),
+    WebSocketRoute("/private/ws/{key}", private_ws),
+    WebSocketRoute("/private/stream", private_stream),
+    WebSocketRoute("/ws", market_ws),
+    WebSocketRoute("/ws/{rest:path}", legacy_ws),
+]

@@ -1,0 +1,247 @@
+"""SimExchange: the built-in simulated exchange behind the `Exchange` protocol (no keys, no network).
+
+One asyncio task pumps the market every ~50 ms of wall time up to `clock.now_ms()`: each trade goes to the
+matching engine (conditional triggers, limit fills) and then to the market sink, by direct calls. User
+events (order and account updates) are queued and delivered with `loop.call_soon`, so the caller of
+`place_order` normally holds the REST answer before the stream events arrive, as with a real exchange;
+the engine must still accept either order. With no running loop (synchronous tests) events are delivered
+at once. With a ManualClock nothing runs by itself: tests call `pump()` and `flush_events()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+from casino_tui.config import SimConfig
+from casino_tui.engine.clock import Clock, ManualClock
+from casino_tui.exchange.base import ExchangeHealth, MarketSink, OrderNotFoundError, UserSink
+from casino_tui.exchange.sim.market import SimMarket
+from casino_tui.exchange.sim.matching import MatchingEngine, MatchingEvent
+from casino_tui.model import AccountUpdate, Balance, Candle, OrderRequest, OrderUpdate, Position, SymbolRules
+
+log = logging.getLogger("casino.sim")
+
+MARK_INTERVAL_MS = 1000  # Binance's markPrice@1s cadence, in simulated time
+
+
+class SimExchange:
+    """Seeded market plus matching engine for `symbols`; unknown symbols raise ValueError("unknown symbol: X").
+
+    `autorun=None` runs the pump task unless `clock` is a ManualClock; `leverage` applies to every symbol.
+    `market` and `matching` are public for the Binance-protocol sandbox.
+    """
+
+    name = "sim"
+    is_live = False
+
+    def __init__(
+        self,
+        config: SimConfig,
+        symbols: list[str],
+        clock: Clock,
+        *,
+        leverage: int = 5,
+        autorun: bool | None = None,
+        pump_interval_s: float = 0.05,
+    ) -> None:
+        self.clock = clock
+        self.market = SimMarket(symbols, config.seed, clock.now_ms())
+        self.matching = MatchingEngine(
+            self.market.rules,
+            config.start_balance_usdt,
+            config.taker_fee,
+            config.slippage_bps,
+            clock,
+            leverage=leverage,
+        )
+        self.matching.set_last_prices(self.market.last_prices())
+        self.matching.set_mark_prices(self.market.mark_prices())
+        self.matching.listeners.append(self._on_matching_event)
+        self.autorun = not isinstance(clock, ManualClock) if autorun is None else autorun
+        self.pump_interval_s = pump_interval_s
+        self._market_sink: MarketSink | None = None
+        self._user_sink: UserSink | None = None
+        self._streamed: frozenset[str] | None = None  # None: every symbol of the market
+        self._pending: deque[MatchingEvent] = deque()
+        self._flush_scheduled = False
+        self._task: asyncio.Task[None] | None = None
+        self._next_mark_ms = clock.now_ms()
+        self._order_times: deque[int] = deque()
+
+    # -- streams ---------------------------------------------------------------------------------------
+
+    def set_sinks(self, market: MarketSink, user: UserSink) -> None:
+        """Register the receivers of stream events; call before `start()`."""
+        self._market_sink = market
+        self._user_sink = user
+
+    async def start(self, symbols: list[str]) -> None:
+        """Stream trades of `symbols` (a subset of the constructor's) and user events; launch the pump if autorun."""
+        for symbol in symbols:
+            if symbol not in self.market.rules:
+                raise ValueError(f"unknown symbol: {symbol}")
+        self._streamed = None if set(symbols) == set(self.market.symbols) else frozenset(symbols)
+        if self._market_sink is not None:
+            for stream in ("market", "user"):
+                self._market_sink.on_stream_status(stream, True, "sim")
+        if self.autorun and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sim-exchange-pump")
+
+    async def stop(self) -> None:
+        """Stop the pump task and deliver any queued user events."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.flush_events()
+        if self._market_sink is not None:
+            for stream in ("market", "user"):
+                self._market_sink.on_stream_status(stream, False, "stopped")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.pump()
+            except Exception:  # the simulation must outlive a faulty receiver
+                log.exception("sim pump failed")
+            await asyncio.sleep(self.pump_interval_s)
+
+    def pump(self, until_ms: int | None = None) -> int:
+        """Advance the market to `until_ms` (default the clock) and deliver its trades; returns how many."""
+        until = self.clock.now_ms() if until_ms is None else until_ms
+        trades = self.market.advance(until)
+        watched = self.matching.watched_symbols
+        on_fill_check = self.matching.on_trade
+        sink = self._market_sink
+        streamed = self._streamed
+        if sink is None:
+            for trade in trades:
+                if trade.symbol in watched:
+                    on_fill_check(trade)
+        elif streamed is None:
+            on_trade = sink.on_trade
+            for trade in trades:
+                if trade.symbol in watched:
+                    on_fill_check(trade)
+                on_trade(trade)
+        else:
+            on_trade = sink.on_trade
+            for trade in trades:
+                if trade.symbol in watched:
+                    on_fill_check(trade)
+                if trade.symbol in streamed:
+                    on_trade(trade)
+        if trades:
+            self.matching.set_last_prices(self.market.last_prices())
+        if until >= self._next_mark_ms:
+            self._publish_marks(until)
+        return len(trades)
+
+    def _publish_marks(self, now_ms: int) -> None:
+        self._next_mark_ms = (now_ms // MARK_INTERVAL_MS + 1) * MARK_INTERVAL_MS
+        marks = self.market.mark_prices()
+        self.matching.set_mark_prices(marks)
+        sink = self._market_sink
+        if sink is not None:
+            for symbol, mark in marks.items():
+                if self._streamed is None or symbol in self._streamed:
+                    sink.on_mark_price(symbol, mark, now_ms)
+
+    # -- user events -----------------------------------------------------------------------------------
+
+    def _on_matching_event(self, event: MatchingEvent) -> None:
+        self._pending.append(event)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush_events()
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self.flush_events)
+
+    def flush_events(self) -> None:
+        """Deliver every queued user event now, in order (tests, shutdown)."""
+        self._flush_scheduled = False
+        sink = self._user_sink
+        while self._pending:
+            event = self._pending.popleft()
+            if sink is None:
+                continue
+            try:
+                if isinstance(event, AccountUpdate):
+                    sink.on_account_update(event)
+                else:
+                    sink.on_order_update(event)
+            except Exception:
+                log.exception("user sink failed on %s", type(event).__name__)
+
+    # -- requests --------------------------------------------------------------------------------------
+
+    async def server_time_ms(self) -> int:
+        """The clock's time: the sim has no skew."""
+        return self.clock.now_ms()
+
+    async def symbol_rules(self) -> dict[str, SymbolRules]:
+        """Filters of the simulated symbols (Binance values for the majors)."""
+        return dict(self.market.rules)
+
+    async def klines(
+        self, symbol: str, timeframe: str, limit: int, end_ms: int | None = None
+    ) -> list[Candle]:
+        """Closed candles, oldest first, ending by `end_ms` (default now) and by what has been simulated."""
+        return self.market.klines(symbol, timeframe, limit, self.clock.now_ms() if end_ms is None else end_ms)
+
+    async def tickers(self) -> dict[str, float]:
+        """Last price of every symbol."""
+        return self.market.last_prices()
+
+    async def place_order(self, request: OrderRequest) -> OrderUpdate:
+        """Submit an order; returns its state after matching (Binance RESULT style: FILLED for MARKET).
+
+        Raises RejectedError with the Binance code; the stream events follow via `call_soon`.
+        """
+        self._order_times.append(self.clock.now_ms())
+        return self.matching.place(request)
+
+    async def cancel_order(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate:
+        """Cancel an open order; OrderNotFoundError (-2011) if unknown or already closed."""
+        return self.matching.cancel(symbol, client_id, conditional)
+
+    async def get_order(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate | None:
+        """The latest state of the order with this client id, or None if the sim never saw it."""
+        try:
+            return self.matching.get_order(symbol, client_id, conditional)
+        except OrderNotFoundError:
+            return None
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
+        """Open plain orders and untriggered conditional orders (`is_conditional=True`) together."""
+        return self.matching.open_orders(symbol)
+
+    async def positions(self) -> list[Position]:
+        """Non-zero positions with mark price and unrealised PnL."""
+        return self.matching.positions()
+
+    async def balance(self) -> Balance:
+        """USDT wallet, available margin and unrealised PnL at mark."""
+        return self.matching.balance()
+
+    def health(self) -> ExchangeHealth:
+        """Always healthy; counts the orders received in the last 10 s and 1 min of clock time."""
+        now = self.clock.now_ms()
+        times = self._order_times
+        while times and times[0] <= now - 60_000:
+            times.popleft()
+        return ExchangeHealth(
+            order_count_10s=sum(1 for t in times if t > now - 10_000),
+            order_count_1m=len(times),
+        )
+
+    def inject_position(self, symbol: str, qty: float, entry_price: float) -> None:
+        """Create or replace a position without telling the engine (reconcile tests: an 'unknown' position)."""
+        self.matching.inject_position(symbol, qty, entry_price)
