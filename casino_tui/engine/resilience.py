@@ -1,0 +1,223 @@
+"""Circuit breakers, retry with backoff, and the rules that say which failures may be repeated.
+
+A breaker guards one endpoint group: after `failure_threshold` consecutive failures it opens and refuses
+calls; after `open_seconds` it lets `trial_calls` requests through (half-open) and closes when they all
+succeed. Only failures that say the exchange is unwell count: a rejected order is the exchange working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from casino_tui.engine.clock import Clock
+from casino_tui.exchange.base import (
+    AuthError,
+    BreakerOpenError,
+    BreakerState,
+    ExchangeError,
+    RateLimitedError,
+    RejectedError,
+    RetriableError,
+    UnknownOutcomeError,
+)
+
+T = TypeVar("T")
+
+
+class BreakerStatus(enum.StrEnum):
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+
+
+class CircuitBreaker:
+    """CLOSED → (N consecutive failures) → OPEN → (cooldown) → HALF_OPEN → (all trials succeed) → CLOSED."""
+
+    def __init__(
+        self,
+        name: str,
+        clock: Clock,
+        failure_threshold: int = 5,
+        open_seconds: float = 60.0,
+        trial_calls: int = 3,
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        self._threshold = failure_threshold
+        self._open_ms = int(open_seconds * 1000)
+        self._trial_calls = trial_calls
+        self._status = BreakerStatus.CLOSED
+        self._failures = 0
+        self._opened_at_ms = 0
+        self._trials_started = 0
+        self._trials_passed = 0
+        self.reason = ""
+        self.trips = 0
+
+    @property
+    def status(self) -> BreakerStatus:
+        """Current state; an open breaker whose cooldown has run out reads as HALF_OPEN."""
+        if self._status is BreakerStatus.OPEN and self._clock.now_ms() - self._opened_at_ms >= self._open_ms:
+            self._status = BreakerStatus.HALF_OPEN
+            self._trials_started = 0
+            self._trials_passed = 0
+        return self._status
+
+    @property
+    def failures(self) -> int:
+        return self._failures
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is BreakerStatus.OPEN
+
+    def cooldown_s(self) -> float:
+        """Seconds until an open breaker goes half-open (0 otherwise)."""
+        if self.status is not BreakerStatus.OPEN:
+            return 0.0
+        return max(0.0, (self._opened_at_ms + self._open_ms - self._clock.now_ms()) / 1000)
+
+    def allow(self) -> bool:
+        """Whether a call may go out now; in HALF_OPEN each True consumes one of the trial slots."""
+        status = self.status
+        if status is BreakerStatus.CLOSED:
+            return True
+        if status is BreakerStatus.OPEN:
+            return False
+        if self._trials_started >= self._trial_calls:
+            return False
+        self._trials_started += 1
+        return True
+
+    def check(self) -> None:
+        """`allow()` or raise BreakerOpenError."""
+        if not self.allow():
+            raise BreakerOpenError(f"{self.name} breaker is {self.status.value}: {self.reason}")
+
+    def release(self) -> None:
+        """Give back a trial slot taken by `allow()` for a call that was never sent (e.g. refused locally)."""
+        if self._status is BreakerStatus.HALF_OPEN and self._trials_started > self._trials_passed:
+            self._trials_started -= 1
+
+    def record_success(self) -> None:
+        status = self.status
+        if status is BreakerStatus.HALF_OPEN:
+            self._trials_passed += 1
+            if self._trials_passed >= self._trial_calls:
+                self._close()
+        elif status is BreakerStatus.CLOSED:
+            self._failures = 0
+
+    def record_failure(self, reason: str) -> None:
+        status = self.status
+        self._failures += 1
+        self.reason = reason
+        if status is BreakerStatus.HALF_OPEN or (
+            status is BreakerStatus.CLOSED and self._failures >= self._threshold
+        ):
+            self._trip()
+
+    def force_open(self, reason: str, seconds: float | None = None) -> None:
+        """Open now (e.g. an IP ban); `seconds` overrides the cooldown for this trip only."""
+        self.reason = reason
+        self._trip()
+        if seconds is not None:
+            self._opened_at_ms = self._clock.now_ms() + int(seconds * 1000) - self._open_ms
+
+    def snapshot(self) -> BreakerState:
+        status = self.status
+        return BreakerState(
+            name=self.name,
+            state=status.value,
+            failures=self._failures,
+            reason=self.reason if status is not BreakerStatus.CLOSED else "",
+            cooldown_s=round(self.cooldown_s(), 1),
+        )
+
+    def _trip(self) -> None:
+        self._status = BreakerStatus.OPEN
+        self._opened_at_ms = self._clock.now_ms()
+        self.trips += 1
+
+    def _close(self) -> None:
+        self._status = BreakerStatus.CLOSED
+        self._failures = 0
+        self.reason = ""
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self.name!r}, {self.status.value}, failures={self._failures})"
+
+
+def counts_against_breaker(exc: BaseException) -> bool:
+    """True for failures that say the service is unwell (5xx, timeouts, transport); not for refusals."""
+    if isinstance(exc, RateLimitedError):
+        return False  # the limiter owns 429/418; a ban also forces the breaker open explicitly
+    if isinstance(exc, RejectedError | AuthError | BreakerOpenError):
+        return False
+    return isinstance(exc, RetriableError | UnknownOutcomeError)
+
+
+def is_safe_to_retry(exc: BaseException, idempotent: bool) -> bool:
+    """Whether repeating the request cannot do harm: definite failures always, unknown outcomes only on reads."""
+    if isinstance(exc, RateLimitedError):
+        return False  # waiting out a 429/418 is the limiter's job, not a tight retry loop
+    if isinstance(exc, UnknownOutcomeError):
+        return idempotent
+    return isinstance(exc, RetriableError)
+
+
+def describe(exc: BaseException) -> str:
+    """A short reason for the Breakers pane: class name and code, never the request."""
+    if isinstance(exc, ExchangeError):
+        code = f" {exc.code}" if exc.code else ""
+        return f"{type(exc).__name__}{code}"
+    return type(exc).__name__
+
+
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n waits uniform(base·2ⁿ·(1-jitter), base·2ⁿ), capped."""
+
+    def __init__(
+        self,
+        attempts: int = 4,
+        base_s: float = 0.2,
+        factor: float = 2.0,
+        max_s: float = 5.0,
+        jitter: float = 0.5,
+        rng: random.Random | None = None,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        self.attempts = attempts
+        self.base_s = base_s
+        self.factor = factor
+        self.max_s = max_s
+        self.jitter = jitter
+        self._rng = rng or random.Random()
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (0-based)."""
+        ceiling = min(self.max_s, self.base_s * self.factor**attempt)
+        return ceiling * (1.0 - self.jitter * self._rng.random())
+
+
+async def retry_call(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    idempotent: bool,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run `call`, repeating it per `policy` only while `is_safe_to_retry` says so; re-raise the last error."""
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except ExchangeError as exc:
+            if attempt + 1 >= policy.attempts or not is_safe_to_retry(exc, idempotent):
+                raise
+            await sleep(policy.delay(attempt))
+            attempt += 1

@@ -1,0 +1,253 @@
+"""WebSocket streams: a self-healing socket loop, and the combined market stream on the /market route.
+
+`SocketLoop` keeps one socket connected: exponential backoff with jitter between attempts, a watchdog that
+drops a socket silent for `silence_s` (no frame at all: the mark price arrives every second, so silence
+means a dead feed), and a planned reconnect before Binance's 24-hour cut. Frames go to a plain callback;
+no task or queue per frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from casino_tui.engine.resilience import RetryPolicy
+from casino_tui.exchange.base import AuthError, ExchangeError, MarketSink
+from casino_tui.exchange.decode import DecodeError, MarkPrice, decode_frame
+from casino_tui.model import Trade
+
+log = logging.getLogger("casino.binance.streams")
+wire_log = logging.getLogger("casino.binance.wire")
+
+ROTATE_AFTER_S = 23 * 3600 + 50 * 60  # Binance closes every connection at 24 h; leave on our own terms first
+# A socket that lived this long was healthy: its loss restarts the backoff from the shortest delay.
+STABLE_AFTER_S = 10.0
+
+
+class SocketLoop:
+    """Keeps one WebSocket connected and feeds its frames to `on_frame`.
+
+    `url` is awaited before every attempt (the user stream mints a listenKey there). `on_open(first)` runs
+    after each connect; `on_down(reason)` after each loss. `reconnect(reason)` drops the current socket.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: Callable[[], Awaitable[str]],
+        on_frame: Callable[[bytes | str], None],
+        on_open: Callable[[bool], None],
+        on_down: Callable[[str], None],
+        backoff: RetryPolicy,
+        silence_s: float | None = None,
+        rotate_after_s: float = ROTATE_AFTER_S,
+        use_proxy: bool = True,
+        redact: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.name = name
+        self._url = url
+        self._on_frame = on_frame
+        self._on_open = on_open
+        self._on_down = on_down
+        self._backoff = backoff
+        self._silence_s = silence_s
+        self._rotate_after_s = rotate_after_s
+        self._use_proxy = use_proxy
+        self._redact = redact
+        self._ws: ClientConnection | None = None
+        self._drop_reason = ""
+        self._stopping = False
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self.last_frame_monotonic = 0.0
+        self.last_error = ""
+
+    async def run(self) -> None:
+        """Connect, read, reconnect: until `stop()` or a fatal error from `url` (e.g. AuthError)."""
+        attempt = 0
+        first = True
+        while not self._stopping:
+            reason = ""
+            try:
+                target = await self._url()
+                async with connect(
+                    target,
+                    logger=wire_log,
+                    proxy=True if self._use_proxy else None,
+                    open_timeout=10,
+                    ping_interval=20,
+                    ping_timeout=20,
+                    close_timeout=2,
+                    max_size=2**22,
+                ) as ws:
+                    self._ws = ws
+                    self._drop_reason = ""
+                    self.connects += 1
+                    self.last_frame_monotonic = time.monotonic()
+                    self.connected.set()
+                    self._on_open(first)
+                    first = False
+                    opened = time.monotonic()
+                    watchdog = asyncio.create_task(self._watch(ws), name=f"{self.name}-watchdog")
+                    try:
+                        reason = await self._read(ws)
+                    finally:
+                        watchdog.cancel()
+                    if time.monotonic() - opened > STABLE_AFTER_S:
+                        attempt = 0  # it worked for a while: the next failure starts the backoff afresh
+            except asyncio.CancelledError:
+                raise
+            except ExchangeError as exc:
+                if isinstance(exc, AuthError):
+                    raise  # a rejected key will not heal by retrying
+                reason = f"{type(exc).__name__}: {self._redact(str(exc))}"
+            except InvalidStatus as exc:
+                reason = f"handshake refused (HTTP {exc.response.status_code})"
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                reason = f"{type(exc).__name__}: {self._redact(str(exc))}"[:200]
+            finally:
+                self._ws = None
+                self.connected.clear()
+            if self._stopping:
+                break
+            self.last_error = reason
+            planned = reason == "planned rotation"
+            log.log(logging.INFO if planned else logging.WARNING, "%s stream down: %s", self.name, reason)
+            self._on_down(reason)
+            await asyncio.sleep(self._backoff.delay(attempt))
+            attempt += 1
+
+    async def _read(self, ws: ClientConnection) -> str:
+        on_frame = self._on_frame
+        now = time.monotonic
+        try:
+            async for raw in ws:
+                self.last_frame_monotonic = now()
+                on_frame(raw)
+        except ConnectionClosed:
+            pass
+        if self._drop_reason:
+            return self._drop_reason
+        code = ws.close_code
+        return f"closed by server (code {code})" if code is not None else "connection lost"
+
+    async def _watch(self, ws: ClientConnection) -> None:
+        opened = time.monotonic()
+        step = min(1.0, self._silence_s / 4) if self._silence_s else 1.0
+        while True:
+            await asyncio.sleep(step)
+            now = time.monotonic()
+            if self._silence_s and now - self.last_frame_monotonic > self._silence_s:
+                await self._drop(ws, f"silent for {self._silence_s:g}s")
+                return
+            if now - opened > self._rotate_after_s:
+                await self._drop(ws, "planned rotation")
+                return
+
+    async def _drop(self, ws: ClientConnection, reason: str) -> None:
+        self._drop_reason = reason
+        # A silent peer may never answer the close handshake: abort the transport after close_timeout.
+        await ws.close()
+
+    async def reconnect(self, reason: str) -> None:
+        """Drop the current socket now; the loop reconnects (with a fresh URL)."""
+        ws = self._ws
+        if ws is not None:
+            await self._drop(ws, reason)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        ws = self._ws
+        if ws is not None:
+            self._drop_reason = "stopped"
+            await ws.close()
+
+
+class MarketStream:
+    """aggTrade + markPrice@1s for every symbol on ONE combined connection, decoded straight to the sink.
+
+    Keeps the last trade price and mark price per symbol: `tickers()` answers from them while the
+    market-data breaker is open. After every reconnect it tells the sink and runs `resync` (REST prices).
+    """
+
+    def __init__(
+        self,
+        ws_base: str,
+        symbols: list[str],
+        sink: MarketSink,
+        resync: Callable[[], Awaitable[None]],
+        backoff: RetryPolicy,
+        silence_s: float = 15.0,
+        rotate_after_s: float = ROTATE_AFTER_S,
+        use_proxy: bool = True,
+    ) -> None:
+        names = "/".join(f"{s.lower()}@aggTrade/{s.lower()}@markPrice@1s" for s in symbols)
+        self.url = f"{ws_base.rstrip('/')}/market/stream?streams={names}"
+        self._sink = sink
+        self._resync = resync
+        self._resync_task: asyncio.Task[None] | None = None
+        self.last_prices: dict[str, float] = {}
+        self.marks: dict[str, float] = {}
+        self.bad_frames = 0
+        self.sink_errors = 0
+        self.loop = SocketLoop(
+            "market",
+            self._target,
+            self._on_frame,
+            self._on_open,
+            self._on_down,
+            backoff,
+            silence_s=silence_s,
+            rotate_after_s=rotate_after_s,
+            use_proxy=use_proxy,
+        )
+
+    async def _target(self) -> str:
+        return self.url
+
+    def _on_frame(self, raw: bytes | str) -> None:
+        try:
+            item = decode_frame(raw)
+        except DecodeError:
+            self.bad_frames += 1
+            return
+        try:
+            if type(item) is Trade:
+                self.last_prices[item.symbol] = item.price
+                self._sink.on_trade(item)
+            elif type(item) is MarkPrice:
+                self.marks[item.symbol] = item.price
+                self._sink.on_mark_price(item.symbol, item.price, item.ts_ms)
+        except Exception:
+            # A faulty consumer must not tear the socket down; count it and say so once in a while.
+            self.sink_errors += 1
+            if self.sink_errors in (1, 10, 100, 1000):
+                log.exception("market sink raised (%d so far)", self.sink_errors)
+
+    def _on_open(self, first: bool) -> None:
+        self._sink.on_stream_status("market", True, "connected" if first else "reconnected")
+        if not first and (self._resync_task is None or self._resync_task.done()):
+            self._resync_task = asyncio.create_task(self._run_resync(), name="market-resync")
+
+    def _on_down(self, reason: str) -> None:
+        self._sink.on_stream_status("market", False, reason)
+
+    async def _run_resync(self) -> None:
+        try:
+            await self._resync()
+        except ExchangeError as exc:
+            log.warning("market resync after reconnect failed: %s", exc)
+
+    def price_cache(self) -> dict[str, float]:
+        """Last known price per symbol: the latest trade, else the latest mark."""
+        return {**self.marks, **self.last_prices}
+
+    async def stop(self) -> None:
+        await self.loop.stop()
+        if self._resync_task is not None:
+            self._resync_task.cancel()
