@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from casino_tui.engine.clock import Clock
+from casino_tui.engine.crashpoints import crash_point
 from casino_tui.exchange.base import (
     BreakerOpenError,
     Exchange,
@@ -130,6 +131,7 @@ class OrderExecutor:
                     extra={"symbol": request.symbol},
                 )
                 raise IntentNotRecordedError(f"{request.client_id}: intent not journaled: {exc}") from exc
+            crash_point("after_intent")
         started = time.perf_counter()
         try:
             update = await self._with_retries(lambda: self.exchange.place_order(request))
@@ -158,6 +160,7 @@ class OrderExecutor:
         finally:
             self._record_duration(time.perf_counter() - started)
         self.sent += 1
+        crash_point("after_send")
         if self.journal is not None:
             try:
                 await _maybe_await(self.journal.record_ack(update))

@@ -139,6 +139,9 @@ class Journal:
     def record_order(self, update: Any) -> None:
         self.append(ORDER, update, symbol=update.symbol, ref=update.client_id)
 
+    def record_bracket(self, bracket: Any) -> None:
+        self.append(BRACKET, bracket, symbol=bracket.symbol, ref=bracket.id)
+
     def flush(self) -> None:
         """Block until every queued write is done (shutdown, tests)."""
         self._thread.submit(lambda: None).result()

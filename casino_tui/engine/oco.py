@@ -1,25 +1,28 @@
-"""OCOManager: opens a bracket per decision, keeps its stop on the exchange, closes it, and sweeps.
+"""OCOManager: opens a bracket per decision, keeps its stop on the exchange and closes it.
 
 Exchange events arrive in any order with respect to REST answers (a fill can beat its acknowledgement), so
 every update goes through the same idempotent handlers whether it came from a REST ack or the user stream.
 Work that must await (placing legs, cancelling a sibling, closing) runs in tasks the manager tracks.
+The emergency sweep lives in `sweep.py`; reconcile (`reconcile.py`) uses the adopt/protect/mark-closed
+primitives at the end of the class.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from casino_tui.config import TradingConfig
 from casino_tui.control import SweepResult
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
 from casino_tui.engine.clock import Clock
+from casino_tui.engine.crashpoints import crash_point
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor, UnresolvedOrderError
 from casino_tui.engine.positions import PositionTracker
+from casino_tui.engine.sweep import Sweeper
 from casino_tui.exchange.base import ExchangeError, RejectedError
 from casino_tui.model import (
     AccountUpdate,
@@ -28,6 +31,7 @@ from casino_tui.model import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Side,
     SymbolRules,
 )
 
@@ -35,7 +39,6 @@ log = logging.getLogger("casino.oco")
 
 S = BracketState
 _OPEN = (S.OPEN_UNPROTECTED, S.PROTECTED)
-SWEEP_CONCURRENCY = 5  # reduce-only closes in flight at once (DESIGN.md §6)
 MAX_LEG_GENERATIONS = 10  # a leg the exchange keeps cancelling is a failure, not something to retry forever
 
 TransitionHook = Callable[[Bracket, BracketState, BracketState], Any]
@@ -64,7 +67,6 @@ class OCOManager:
         self._clock = clock
         self._tracker = tracker
         self.next_bracket_seq = next_bracket_seq
-        self._sweep_rounds = sweep_rounds
         self._close_attempts = close_attempts
         self._on_transition = on_transition
         self._active: dict[str, Bracket] = {}
@@ -75,8 +77,9 @@ class OCOManager:
         self._protecting: dict[str, asyncio.Task[None]] = {}
         self._finishing: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._sweeping = False
-        self._sweeps = 0
+        # Set by the Sweeper while it runs: no new entries may open behind its back.
+        self.is_sweeping = False
+        self._sweeper = Sweeper(self, executor, rules, clock, rounds=sweep_rounds)
         self.brackets_opened = 0
         self.brackets_closed = 0
         self.errors = 0
@@ -112,6 +115,20 @@ class OCOManager:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def symbol_lock(self, symbol: str) -> asyncio.Lock:
+        """The lock that serialises work on `symbol`; an entry holds it while it is in flight."""
+        return self._locks.setdefault(symbol, asyncio.Lock())
+
+    async def wait_entries(self) -> None:
+        """Wait until every entry in flight has its answer (each symbol lock is free once)."""
+        for lock in list(self._locks.values()):
+            async with lock:
+                pass
+
+    def register(self, client_id: str, bracket: Bracket, leg: Leg) -> None:
+        """Route future updates about `client_id` to `bracket` (call before the order is sent)."""
+        self._by_client[client_id] = (bracket, leg)
+
     # -- opening ----------------------------------------------------------------------------------------
 
     async def open_bracket(self, decision: Decision, price: float) -> Bracket | None:
@@ -120,9 +137,8 @@ class OCOManager:
         Returns the bracket otherwise, in whatever state the entry and protection left it.
         """
         symbol = decision.symbol
-        lock = self._locks.setdefault(symbol, asyncio.Lock())
-        async with lock:
-            if self._sweeping or symbol in self._active or len(self._active) >= self._config.max_positions:
+        async with self.symbol_lock(symbol):
+            if self.is_sweeping or symbol in self._active or len(self._active) >= self._config.max_positions:
                 return None
             rules = self._rules.get(symbol)
             if rules is None:
@@ -144,6 +160,9 @@ class OCOManager:
                 created_ms=self._clock.now_ms(),
             )
             self._active[symbol] = bracket
+            if self._on_transition is not None:
+                # Journal the new bracket before its entry intent, so a restart knows what the intent was for.
+                self._on_transition(bracket, bracket.state, bracket.state)
             # Registered before the send: a fill event may arrive before the REST answer does.
             self._by_client[bracket.entry_client_id] = (bracket, Leg.ENTRY)
             request = OrderRequest(symbol, decision.side, OrderType.MARKET, qty, bracket.entry_client_id)
@@ -168,8 +187,8 @@ class OCOManager:
         bracket.note = why
         log.warning("%s: %s", bracket.id, why, extra={"symbol": bracket.symbol})
         if bracket.state is S.PENDING_ENTRY:
-            self._move(bracket, S.ENTRY_REJECTED, CloseReason.REJECTED)
-            self._move(bracket, S.CLOSED)
+            self.move(bracket, S.ENTRY_REJECTED, CloseReason.REJECTED)
+            self.move(bracket, S.CLOSED)
 
     # -- exchange events --------------------------------------------------------------------------------
 
@@ -205,7 +224,7 @@ class OCOManager:
             bracket.opened_ms = update.ts_ms or self._clock.now_ms()
             if bracket.state is S.PENDING_ENTRY:
                 self.brackets_opened += 1
-                self._move(bracket, S.OPEN_UNPROTECTED)
+                self.move(bracket, S.OPEN_UNPROTECTED)
                 self._ensure_protection(bracket)
             elif bracket.state is S.CLOSING:
                 # A sweep caught this entry in flight: the fill must be closed, not protected.
@@ -239,7 +258,7 @@ class OCOManager:
             elif leg is Leg.SL:
                 bracket.sl_acked = True
             if bracket.state is S.OPEN_UNPROTECTED and bracket.tp_acked and bracket.sl_acked:
-                self._move(bracket, S.PROTECTED)
+                self.move(bracket, S.PROTECTED)
             return
         if status in (OrderStatus.TRIGGERED, OrderStatus.PARTIALLY_FILLED) or (
             status is OrderStatus.FILLED or (status.is_final and update.filled_qty > 0)
@@ -266,7 +285,7 @@ class OCOManager:
                 bracket.sl_acked = False
                 bracket.sl_generation += 1
             if bracket.state is S.PROTECTED:
-                self._move(bracket, S.OPEN_UNPROTECTED)
+                self.move(bracket, S.OPEN_UNPROTECTED)
             if max(bracket.tp_generation, bracket.sl_generation) >= MAX_LEG_GENERATIONS:
                 why = f"{leg.name} leg cancelled {MAX_LEG_GENERATIONS} times"
                 self._spawn(self._protection_failed(bracket, why), f"protect-failed-{bracket.id}")
@@ -277,9 +296,9 @@ class OCOManager:
         """A TP/SL leg triggered or filled, or our closing order filled."""
         reason = {Leg.TP: CloseReason.TP, Leg.SL: CloseReason.SL}.get(leg)
         if bracket.state in _OPEN:
-            self._move(bracket, S.CLOSING, reason)
+            self.move(bracket, S.CLOSING, reason)
         elif bracket.state is S.PROTECT_FAILED:
-            self._move(bracket, S.CLOSING)
+            self.move(bracket, S.CLOSING)
         if not bracket.is_active:
             return
         if update.filled_qty > 0 and update.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
@@ -304,6 +323,7 @@ class OCOManager:
         sign = bracket.side.sign
         bracket.tp_price = rules.snap_price(bracket.entry_price * (1 + sign * self._config.take_profit_pct))
         bracket.sl_price = rules.snap_price(bracket.entry_price * (1 - sign * self._config.stop_loss_pct))
+        crash_point("after_entry_fill")
         while bracket.state is S.OPEN_UNPROTECTED and not (bracket.sl_acked and bracket.tp_acked):
             leg = Leg.SL if not bracket.sl_acked else Leg.TP
             if leg is Leg.SL:
@@ -328,6 +348,8 @@ class OCOManager:
                 await self._protection_failed(bracket, f"{leg.name} leg {cid} failed: {exc}")
                 return
             self._on_leg(bracket, leg, ack)
+            if leg is Leg.SL:
+                crash_point("between_sl_tp")
             if bracket.state is S.OPEN_UNPROTECTED and bracket.leg_client_id(leg) == cid:
                 acked = bracket.sl_acked if leg is Leg.SL else bracket.tp_acked
                 if not acked and ack.status not in (
@@ -349,8 +371,8 @@ class OCOManager:
             why,
             extra={"symbol": bracket.symbol},
         )
-        self._move(bracket, S.PROTECT_FAILED, CloseReason.PROTECT_FAILED)
-        self._move(bracket, S.CLOSING)
+        self.move(bracket, S.PROTECT_FAILED, CloseReason.PROTECT_FAILED)
+        self.move(bracket, S.CLOSING)
         await self._close(bracket)
 
     # -- closing ----------------------------------------------------------------------------------------
@@ -438,7 +460,7 @@ class OCOManager:
                     extra={"symbol": bracket.symbol},
                 )
             elif bracket.is_active:
-                self._move(bracket, S.CLOSED, bracket.close_reason or CloseReason.RECONCILED)
+                self.move(bracket, S.CLOSED, bracket.close_reason or CloseReason.RECONCILED)
         finally:
             self._finishing.discard(bracket.id)
 
@@ -451,100 +473,87 @@ class OCOManager:
                 "%s: stray leg %s not cancelled: %s", bracket.id, cid, exc, extra={"symbol": bracket.symbol}
             )
 
-    # -- sweep ------------------------------------------------------------------------------------------
+    # -- sweep and reconcile ----------------------------------------------------------------------------
 
     async def sweep(self) -> SweepResult:
-        """Cancel every open order, close every position (≤5 at once), re-query until flat, report leftovers."""
-        self._sweeping = True
-        self._sweeps += 1
-        try:
-            # Let entries already in flight finish, so nothing opens behind the sweep's back.
-            for lock in list(self._locks.values()):
-                async with lock:
-                    pass
-            for bracket in list(self._active.values()):
-                if bracket.state is not S.CLOSING:
-                    if bracket.state is S.PROTECT_FAILED:
-                        self._move(bracket, S.CLOSING)
-                    else:
-                        self._move(bracket, S.CLOSING, CloseReason.SWEEP)
-            semaphore = asyncio.Semaphore(SWEEP_CONCURRENCY)
-            exchange = self._executor.exchange
-            cancelled = 0
-            initial: set[str] | None = None
-            positions, orders = [], []
-            for round_no in range(self._sweep_rounds):
-                orders = await self._executor.query(exchange.open_orders)
-                positions = [p for p in await self._executor.query(exchange.positions) if p.qty != 0]
-                if initial is None:
-                    initial = {p.symbol for p in positions}
-                if not orders and not positions:
-                    break
-                results = await asyncio.gather(*(self._sweep_cancel(o, semaphore) for o in orders))
-                cancelled += sum(results)
-                await asyncio.gather(*(self._sweep_close(p, semaphore, round_no) for p in positions))
-                await self._executor.sleep(self._executor.backoff_delay(round_no))
-            else:
-                orders = await self._executor.query(exchange.open_orders)
-                positions = [p for p in await self._executor.query(exchange.positions) if p.qty != 0]
-            remaining = tuple(sorted({p.symbol for p in positions}))
-            for bracket in list(self._active.values()):
-                if bracket.symbol not in remaining and bracket.state is S.CLOSING:
-                    self._move(bracket, S.CLOSED)
-            closed = len((initial or set()) - set(remaining))
-            parts = [f"{cancelled} orders cancelled", f"{closed} positions closed"]
-            if remaining:
-                parts.append("still open: " + ", ".join(remaining))
-            if orders:
-                parts.append(f"{len(orders)} orders left")
-            result = SweepResult(
-                cancelled_orders=cancelled,
-                closed_positions=closed,
-                remaining_positions=remaining,
-                is_flat=not remaining,
-                message=("flat: " if not remaining else "NOT flat: ") + "; ".join(parts),
-            )
-            (log.warning if remaining or orders else log.info)("sweep: %s", result.message)
-            return result
-        finally:
-            self._sweeping = False
+        """Emergency sweep (see `Sweeper.run`)."""
+        return await self._sweeper.run()
 
-    async def _sweep_cancel(self, order: OrderUpdate, semaphore: asyncio.Semaphore) -> int:
-        async with semaphore:
-            try:
-                done = await self._executor.cancel(order.symbol, order.client_id, order.is_conditional)
-            except ExchangeError as exc:
-                self.errors += 1
-                log.error("sweep: cancel %s failed: %s", order.client_id, exc, extra={"symbol": order.symbol})
-                return 0
-            return 1 if done is not None else 0
+    def adopt(self, symbol: str, side: Side, qty: float, entry_price: float, note: str) -> Bracket:
+        """Take over a position found on the exchange: a new bracket (next seq), OPEN_UNPROTECTED, no legs yet."""
+        if symbol in self._active:
+            raise ValueError(f"{symbol} already has an active bracket ({self._active[symbol].id})")
+        seq = self.next_bracket_seq
+        self.next_bracket_seq += 1
+        now = self._clock.now_ms()
+        bracket = Bracket(
+            id=bracket_id(seq),
+            seq=seq,
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            # Never sent: the position came from elsewhere; the id only keeps the naming scheme.
+            entry_client_id=client_id(seq, Leg.ENTRY, 0, symbol),
+            entry_price=entry_price,
+            created_ms=now,
+            opened_ms=now,
+            note=note,
+        )
+        self._active[symbol] = bracket
+        self.brackets_opened += 1
+        self.move(bracket, S.OPEN_UNPROTECTED)
+        return bracket
 
-    async def _sweep_close(self, position: Any, semaphore: asyncio.Semaphore, round_no: int) -> None:
-        symbol = position.symbol
-        bracket = self._active.get(symbol)
-        if bracket is not None:
-            cid = client_id(bracket.seq, Leg.CLOSE, bracket.close_generation, symbol)
-            bracket.close_generation += 1
-            bracket.close_client_id = cid
-            self._by_client[cid] = (bracket, Leg.CLOSE)
+    def forget_legs(self, bracket: Bracket, legs: Iterable[Leg]) -> None:
+        """Treat `legs` as gone from the exchange: updates about their old ids stop moving the bracket and
+        the next placement uses a new client-id generation."""
+        for leg in legs:
+            if leg is Leg.TP:
+                if bracket.tp_client_id:
+                    bracket.tp_generation += 1
+                bracket.tp_client_id, bracket.tp_acked = "", False
+            elif leg is Leg.SL:
+                if bracket.sl_client_id:
+                    bracket.sl_generation += 1
+                bracket.sl_client_id, bracket.sl_acked = "", False
+        if bracket.state is S.PROTECTED and not (bracket.tp_acked and bracket.sl_acked):
+            self.move(bracket, S.OPEN_UNPROTECTED)
+
+    async def protect(self, bracket: Bracket) -> bool:
+        """Place the legs an OPEN_UNPROTECTED bracket lacks (SL first) and wait; True if it ends PROTECTED.
+
+        As for a new bracket, a leg that cannot be placed closes the position.
+        """
+        if bracket.state is S.OPEN_UNPROTECTED:
+            self._ensure_protection(bracket)
+            task = self._protecting.get(bracket.id)
+            if task is not None:
+                await asyncio.wait({task})
+        return bracket.is_protected
+
+    async def mark_closed(
+        self, bracket: Bracket, reason: CloseReason, filled_client_id: str | None = None
+    ) -> bool:
+        """Close a bracket whose position is gone from the exchange: cancel its live legs (all but
+        `filled_client_id`), then CLOSED(`reason`). False if a leg would not cancel (it stays CLOSING)."""
+        if not bracket.is_active:
+            return True
+        if bracket.state is S.PENDING_ENTRY:
+            self.move(bracket, S.ENTRY_REJECTED, reason)
+        if bracket.state is S.ENTRY_REJECTED:
+            self.move(bracket, S.CLOSED, reason)
+            return True
+        if bracket.state is S.CLOSING:
+            bracket.close_reason = reason
         else:
-            digest = hashlib.blake2s(symbol.encode(), digest_size=4).hexdigest()
-            cid = f"cx{self._clock.now_ms()}{self._sweeps % 10}{round_no}{digest}"
-        rules = self._rules.get(symbol)
-        qty = rules.snap_qty(abs(position.qty)) if rules is not None else abs(position.qty)
-        request = OrderRequest(symbol, position.side.opposite, OrderType.MARKET, qty, cid, reduce_only=True)
-        async with semaphore:
-            try:
-                ack = await self._executor.place(request)
-            except SEND_FAILURES as exc:
-                self.errors += 1
-                log.error("sweep: close failed: %s", exc, extra={"symbol": symbol})
-                return
-        self.on_order_update(ack)
+            self.move(bracket, S.CLOSING, reason)
+        await self._finish(bracket, filled_client_id)
+        return not bracket.is_active
 
     # -- bookkeeping ------------------------------------------------------------------------------------
 
-    def _move(self, bracket: Bracket, new: BracketState, reason: CloseReason | None = None) -> None:
+    def move(self, bracket: Bracket, new: BracketState, reason: CloseReason | None = None) -> None:
+        """Move `bracket` along a legal edge (IllegalTransition otherwise); CLOSED retires it from its symbol."""
         old = bracket.state
         bracket.transition(new, reason, self._clock.now_ms())
         if new is S.CLOSED:

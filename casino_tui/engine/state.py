@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from casino_tui.engine.crashpoints import crash_point
+
 log = logging.getLogger("casino.state")
 
 BACKUPS = 10
@@ -50,7 +52,6 @@ class SnapshotStore:
         self.writes = 0
         self.errors = 0
         self.last_error = ""
-        self._crash_hook = None  # set by crash-point tests: called between fsync and rename
 
     def _rotate(self) -> None:
         for i in range(self.backups - 1, 0, -1):
@@ -75,8 +76,7 @@ class SnapshotStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            if self._crash_hook is not None:
-                self._crash_hook()
+            crash_point("during_snapshot")
             self._rotate()
             os.replace(tmp, self.path)
             dir_fd = os.open(self.directory, os.O_RDONLY)

@@ -1,0 +1,224 @@
+"""Sensor pool latency: candle-close bursts through the real process pool, against a full recompute.
+
+Every simulated minute all N symbols close a 1m candle at once (plus 5m, 15m and 1h on their boundaries);
+the latency of a batch is the time from `submit` to its VoteBatch arriving on the event loop. In the same
+run, the same indicators are recomputed with the batch functions over the whole candle window (what a
+non-incremental engine does each close), and the incremental shard work is timed in-process.
+
+    python benchmarks/sensors.py --symbols 50 [--closes 240] [--shards 0]
+
+Prints machine information, then one JSON object on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from casino_tui.config import SensorsConfig  # noqa: E402
+from casino_tui.model import TIMEFRAME_MS, TIMEFRAMES, Candle  # noqa: E402
+from casino_tui.sensors import catalog as cat  # noqa: E402
+from casino_tui.sensors import indicators as ind  # noqa: E402
+from casino_tui.sensors.manager import SensorManager, default_shards  # noqa: E402
+from casino_tui.sensors.shard import HISTORY_LEN, HistoryArrays, SensorShard  # noqa: E402
+from casino_tui.sensors.votes import VoteBatch  # noqa: E402
+
+STEP_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
+FULL_RECOMPUTE_SAMPLES = 40  # boundaries per timeframe at most: a full recompute is slow by nature
+
+
+def _series(steps: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(steps, 5, n) random-walk candles with trending and quiet stretches."""
+    drift = np.repeat(rng.normal(0, 0.0008, (steps // 50 + 1, n)), 50, axis=0)[:steps]
+    close = 100 * np.exp(np.cumsum(drift + rng.normal(0, 0.002, (steps, n)), axis=0))
+    open_ = np.vstack([close[:1], close[:-1]])
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.0015, (steps, n)))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.0015, (steps, n)))
+    return np.stack([open_, high, low, close, rng.uniform(1, 50, (steps, n))], axis=1)
+
+
+def _candles(rows: np.ndarray, t: int, tf: str, symbols: list[str]) -> list[Candle]:
+    ms = t * TIMEFRAME_MS[tf]
+    return [Candle(sym, tf, ms, *map(float, rows[t, :, j])) for j, sym in enumerate(symbols)]
+
+
+# The batch form of every indicator state the catalog uses, over (n_symbols, window) arrays.
+def _batch_calls() -> dict[type, Callable[..., object]]:
+    def close_only(fn):
+        return lambda o, h, lo, c, v, **p: fn(c, **p)
+
+    def hlc(fn):
+        return lambda o, h, lo, c, v, **p: fn(h, lo, c, **p)
+
+    def hlcv(fn):
+        return lambda o, h, lo, c, v, **p: fn(h, lo, c, v, **p)
+
+    return {
+        ind.SmaState: close_only(ind.sma),
+        ind.EmaState: close_only(ind.ema),
+        ind.WmaState: close_only(ind.wma),
+        ind.DemaState: close_only(ind.dema),
+        ind.TemaState: close_only(ind.tema),
+        ind.TrixState: close_only(ind.trix),
+        ind.MacdState: close_only(ind.macd),
+        ind.BbandsState: close_only(ind.bbands),
+        ind.DpoState: close_only(ind.dpo),
+        ind.LinregSlopeState: close_only(ind.linreg_slope),
+        ind.RsiState: close_only(ind.rsi),
+        ind.StochRsiState: close_only(ind.stochrsi),
+        ind.RocState: close_only(ind.roc),
+        ind.MomState: close_only(ind.mom),
+        ind.StochState: hlc(ind.stoch),
+        ind.CciState: hlc(ind.cci),
+        ind.WillrState: hlc(ind.willr),
+        ind.UltoscState: hlc(ind.ultosc),
+        ind.AtrState: hlc(ind.atr),
+        ind.AdxState: lambda o, h, lo, c, v, **p: (
+            ind.adx(h, lo, c, **p), ind.plus_di(h, lo, c, **p), ind.minus_di(h, lo, c, **p)
+        ),
+        ind.SupertrendState: hlc(ind.supertrend),
+        ind.KeltnerState: hlc(ind.keltner),
+        ind.DonchianState: lambda o, h, lo, c, v, **p: ind.donchian(h, lo, **p),
+        ind.IchimokuState: lambda o, h, lo, c, v, **p: ind.ichimoku(h, lo, **p),
+        ind.AroonState: lambda o, h, lo, c, v, **p: ind.aroon(h, lo, **p),
+        ind.SarState: lambda o, h, lo, c, v, **p: ind.sar(h, lo, **p),
+        ind.MfiState: hlcv(ind.mfi),
+        ind.VwapState: hlcv(ind.vwap),
+        ind.CmfState: hlcv(ind.cmf),
+        ind.ObvState: lambda o, h, lo, c, v: ind.obv(c, v),
+        cat.ObvTrendState: lambda o, h, lo, c, v, period: ind.ema(ind.obv(c, v), period),
+    }  # fmt: skip
+
+
+def _distinct_indicators(timeframe: str) -> list[tuple[type, dict]]:
+    seen: dict[tuple, tuple[type, dict]] = {}
+    for spec in (*cat.sensors_of(cat.CATALOG, timeframe), cat.TREND_RULE):
+        for _, cls, params in spec.indicators:
+            seen.setdefault((cls, tuple(sorted(params.items()))), (cls, dict(params)))
+    return list(seen.values())
+
+
+def _percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    return float(np.percentile(samples_ms, 50)), float(np.percentile(samples_ms, 99))
+
+
+async def _pool_run(symbols, rows, shards, closes) -> tuple[list[float], int]:
+    history = {
+        tf: {
+            sym: [c for t in range(HISTORY_LEN) for c in _candles(rows[tf], t, tf, [sym])] for sym in symbols
+        }
+        for tf in TIMEFRAMES
+    }
+    sent: dict[tuple[str, int], float] = {}
+    latencies: list[float] = []
+
+    def on_votes(batch: VoteBatch) -> None:
+        latencies.append((time.perf_counter() - sent.pop((batch.timeframe, batch.close_ms))) * 1000.0)
+
+    manager = SensorManager(symbols, SensorsConfig(executor="pool", shards=shards), on_votes)
+    await manager.start(history)
+    try:
+        for minute in range(1, closes + 1):
+            burst = [
+                (tf, HISTORY_LEN - 1 + minute // STEP_MINUTES[tf])
+                for tf in TIMEFRAMES
+                if minute % STEP_MINUTES[tf] == 0
+            ]
+            batches = [
+                (tf, t, _candles(rows[tf], t, tf, symbols)) for tf, t in burst
+            ]  # built before the clock starts
+            for tf, t, candles in batches:
+                sent[(tf, t * TIMEFRAME_MS[tf])] = time.perf_counter()
+                manager.submit(tf, t * TIMEFRAME_MS[tf], candles)
+            await manager.flush()
+        return latencies, manager.shard_count
+    finally:
+        await manager.stop()
+
+
+def _incremental_and_full(symbols, rows, closes) -> tuple[list[float], list[float]]:
+    """Per boundary: the incremental shard work for all symbols in one process, and the full recompute of
+    the same indicators over the window (sampled: at most FULL_RECOMPUTE_SAMPLES boundaries per timeframe)."""
+    shard = SensorShard(symbols)
+    ms = np.arange(HISTORY_LEN, dtype=np.int64)
+    shard.warm_arrays({tf: HistoryArrays(ms * TIMEFRAME_MS[tf], rows[tf][:HISTORY_LEN]) for tf in TIMEFRAMES})
+    calls = _batch_calls()
+    present = np.ones(len(symbols), dtype=bool)
+    incremental: list[float] = []
+    full: list[float] = []
+    sampled = {tf: 0 for tf in TIMEFRAMES}
+    for minute in range(1, closes + 1):
+        for tf in TIMEFRAMES:
+            if minute % STEP_MINUTES[tf]:
+                continue
+            t = HISTORY_LEN - 1 + minute // STEP_MINUTES[tf]
+            start = time.perf_counter()
+            shard.on_close(tf, t * TIMEFRAME_MS[tf], rows[tf][t], present)
+            incremental.append((time.perf_counter() - start) * 1000.0)
+            if sampled[tf] < FULL_RECOMPUTE_SAMPLES:
+                sampled[tf] += 1
+                window = rows[tf][t + 1 - HISTORY_LEN : t + 1]  # (W, 5, n)
+                o, h, lo, c, v = (np.ascontiguousarray(window[:, k, :].T) for k in range(5))
+                start = time.perf_counter()
+                for cls, params in _distinct_indicators(tf):
+                    calls[cls](o, h, lo, c, v, **params)
+                full.append((time.perf_counter() - start) * 1000.0)
+    return incremental, full
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--closes", type=int, default=240, help="simulated 1m boundaries (default 240)")
+    parser.add_argument("--shards", type=int, default=0, help="0 = min(4, cpu count)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    print(f"platform: {platform.platform()}")
+    print(f"cpu_count: {os.cpu_count()}  processor: {platform.processor() or platform.machine()}")
+    print(f"python: {platform.python_version()}  numpy: {np.__version__}")
+    print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+    rng = np.random.default_rng(args.seed)
+    symbols = [f"SYM{i:03d}USDT" for i in range(args.symbols)]
+    steps = HISTORY_LEN + args.closes + 1
+    rows = {tf: _series(steps, args.symbols, rng) for tf in TIMEFRAMES}
+
+    latencies, shards = asyncio.run(
+        _pool_run(symbols, rows, args.shards or default_shards(SensorsConfig()), args.closes)
+    )
+    incremental, full = _incremental_and_full(symbols, rows, args.closes)
+    p50, p99 = _percentiles(latencies)
+    inc50, inc99 = _percentiles(incremental)
+    full50, full99 = _percentiles(full)
+    print(f"batches: {len(latencies)}  shards: {shards}  sensors: {len(cat.CATALOG)}")
+    print(f"pool submit->VoteBatch ms: p50 {p50:.2f}  p99 {p99:.2f}  max {max(latencies):.2f}")
+    print(f"incremental in-process ms: p50 {inc50:.2f}  p99 {inc99:.2f}")
+    print(f"full recompute ms ({len(full)} boundaries): p50 {full50:.2f}  p99 {full99:.2f}")
+    result = {
+        "symbols": args.symbols,
+        "sensors": len(cat.CATALOG),
+        "shards": shards,
+        "batches": len(latencies),
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
+        "incremental_p99_ms": round(inc99, 3),
+        "full_recompute_p99_ms": round(full99, 3),
+        "speedup_p99": round(full99 / p99, 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Run the Runtime with no UI: logs on stdout, signals for control, a bounded `--timeout`, a report at exit.
+
+SIGTERM/SIGINT → orderly shutdown; SIGUSR1 → toggle pause; SIGUSR2 → emergency sweep; SIGHUP → reconcile.
+The last line on stdout is `report: <path>`. This module never imports textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from casino_tui.config import Config
+from casino_tui.engine.logbuffer import LogSetup
+from casino_tui.paths import StatePaths
+from casino_tui.runtime import Runtime
+
+log = logging.getLogger("casino.headless")
+
+STATUS_EVERY_S = 5.0
+
+
+async def run_headless(config: Config, paths: StatePaths, timeout: float | None, logs: LogSetup) -> Runtime:
+    """Run until a signal or the timeout; returns the stopped runtime (its `report_path` is set)."""
+    runtime = Runtime(config, paths=paths, log_setup=logs)
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[object]] = set()
+
+    def spawn(coro) -> None:
+        task = loop.create_task(coro)
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    def on_stop(signame: str) -> None:
+        log.warning("%s received: orderly shutdown", signame)
+        runtime.request_stop()
+
+    async def reconcile_and_apply() -> None:
+        report = await runtime.reconcile(apply=True)
+        log.warning("reconcile: %d differences handled", len(report.items))
+
+    loop.add_signal_handler(signal.SIGTERM, on_stop, "SIGTERM")
+    loop.add_signal_handler(signal.SIGINT, on_stop, "SIGINT")
+    loop.add_signal_handler(signal.SIGUSR1, runtime.toggle_pause)
+    loop.add_signal_handler(signal.SIGUSR2, lambda: spawn(runtime.sweep()))
+    loop.add_signal_handler(signal.SIGHUP, lambda: spawn(reconcile_and_apply()))
+    if timeout is not None:
+        loop.call_later(
+            timeout, lambda: (log.info("timeout reached: orderly shutdown"), runtime.request_stop())
+        )
+    status_task = loop.create_task(_status_lines(runtime))
+    try:
+        await runtime.run()
+    finally:
+        status_task.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+    return runtime
+
+
+async def _status_lines(runtime: Runtime) -> None:
+    """One human-readable status line every few seconds, the headless stand-in for the header."""
+    while True:
+        await asyncio.sleep(STATUS_EVERY_S)
+        if runtime.status not in ("RUNNING", "PAUSED"):
+            continue
+        snap = runtime.snapshot()
+        h, c = snap.header, snap.counters
+        ticks = sum(row.ticks_per_s for row in snap.streams)
+        log.info(
+            "%s %s equity %.2f pnl %+.2f positions %d/%d ticks/s %.0f decisions %d brackets %d/%d%s",
+            h.mode,
+            h.status,
+            h.equity,
+            h.pnl,
+            h.open_positions,
+            h.max_positions,
+            ticks,
+            c.decisions,
+            c.brackets_opened,
+            c.brackets_closed,
+            f" STALE: {h.stale_reason}" if h.is_stale else "",
+        )
+
+
+def print_report_line(runtime: Runtime) -> None:
+    sys.stdout.write(f"report: {runtime.report_path}\n")
+    sys.stdout.flush()

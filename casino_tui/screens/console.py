@@ -1,0 +1,70 @@
+"""The main screen: header, STALE banner and the five panes, laid out for the terminal's size."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from casino_tui.screens.header import HeaderBar, StaleBanner
+from casino_tui.screens.panes.brackets import BracketsPane
+from casino_tui.screens.panes.breakers import BreakersPane
+from casino_tui.screens.panes.consensus import ConsensusPane
+from casino_tui.screens.panes.logs import LogsPane
+from casino_tui.screens.panes.streams import StreamsPane
+from casino_tui.snapshot import LogLine, RuntimeSnapshot
+
+# Below 120 columns the middle row stacks and Breakers folds to one line; below 36 rows panes shrink.
+WIDE_COLUMNS = 120
+TALL_ROWS = 36
+
+
+class ConsoleScreen(Screen[None]):
+    """Renders one RuntimeSnapshot at a time; it never reads the runtime itself."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_ROWS, "-tall")]
+    AUTO_FOCUS = "#consensus-table"
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield StaleBanner(id="stale")
+        with Horizontal(id="top"):
+            yield StreamsPane(id="streams")
+            yield ConsensusPane(id="consensus")
+        with Horizontal(id="middle"):
+            yield BracketsPane(id="brackets")
+            yield BreakersPane(id="breakers")
+        yield LogsPane(id="logs")
+        yield Footer()
+
+    @property
+    def streams(self) -> StreamsPane:
+        return self.query_one(StreamsPane)
+
+    @property
+    def consensus(self) -> ConsensusPane:
+        return self.query_one(ConsensusPane)
+
+    @property
+    def brackets(self) -> BracketsPane:
+        return self.query_one(BracketsPane)
+
+    @property
+    def breakers(self) -> BreakersPane:
+        return self.query_one(BreakersPane)
+
+    @property
+    def logs(self) -> LogsPane:
+        return self.query_one(LogsPane)
+
+    def show(self, snapshot: RuntimeSnapshot) -> list[LogLine]:
+        """Update every widget from `snapshot` (call inside `app.batch_update()`); returns new log lines."""
+        self.query_one(HeaderBar).show(snapshot.header)
+        self.query_one(StaleBanner).show(snapshot.header)
+        self.streams.show(snapshot.streams)
+        self.consensus.show(snapshot.consensus)
+        self.brackets.show(snapshot.brackets)
+        self.breakers.show(snapshot.breakers, snapshot.limits)
+        return self.logs.show(snapshot.logs)

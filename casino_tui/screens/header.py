@@ -1,0 +1,98 @@
+"""The console's one-line header (mode, status, equity, PnL, positions, loop lag, clock) and STALE banner."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from casino_tui.screens import cells
+from casino_tui.snapshot import HeaderView
+
+MODE_CLASSES = {"PAPER": "-paper", "TESTNET": "-testnet", "LIVE": "-live"}
+STATUS_CLASSES = {
+    "RUNNING": "-running",
+    "PAUSED": "-paused",
+    "RECOVERING": "-busy",
+    "STARTING": "-busy",
+    "STOPPING": "-stopping",
+    "STOPPED": "-stopping",
+}
+STATUS_MARKS = {"RUNNING": "●", "PAUSED": "‖", "STOPPING": "■", "STOPPED": "■"}
+
+
+def metrics_markup(header: HeaderView) -> str:
+    """Equity, PnL, open/max positions and loop lag, compact enough for 80 columns."""
+    lag_colour = cells.RED if header.loop_lag_ms >= 100 else cells.YELLOW if header.loop_lag_ms >= 20 else ""
+    lag = f"{header.loop_lag_ms:.1f}ms" if header.loop_lag_ms < 1000 else f"{header.loop_lag_ms / 1000:.1f}s"
+    if lag_colour:
+        lag = f"[{lag_colour}]{lag}[/]"
+    full = header.open_positions >= header.max_positions > 0
+    positions = f"{header.open_positions}/{header.max_positions}"
+    if full:
+        positions = f"[{cells.YELLOW}]{positions}[/]"
+    return (
+        f"[{cells.DIM}]Eq[/] {cells.money(header.equity)}  "
+        f"[{cells.DIM}]PnL[/] {cells.signed_money(header.pnl)}  "
+        f"[{cells.DIM}]Pos[/] {positions}  "
+        f"[{cells.DIM}]Lag[/] {lag}"
+    )
+
+
+class HeaderBar(Horizontal):
+    """Rewrites each part only when its text changed, so a steady header costs nothing per refresh."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._texts: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="header-mode")
+        yield Static(id="header-status")
+        yield Static(id="header-metrics")
+        yield Static(id="header-clock")
+
+    def show(self, header: HeaderView) -> None:
+        """Render one HeaderView."""
+        mode = header.mode.upper()
+        self._set("header-mode", f"{escape(mode)}", MODE_CLASSES.get(mode, "-paper"), MODE_CLASSES)
+        status = header.status.upper()
+        mark = STATUS_MARKS.get(status, "◌")
+        self._set(
+            "header-status", f"{mark} {escape(status)}", STATUS_CLASSES.get(status, "-busy"), STATUS_CLASSES
+        )
+        self._set("header-metrics", metrics_markup(header))
+        self._set("header-clock", f"{cells.utc_clock(header.clock_ms)} UTC")
+
+    def _set(
+        self, widget_id: str, text: str, css_class: str = "", classes: dict[str, str] | None = None
+    ) -> None:
+        if self._texts.get(widget_id) == text:
+            return
+        self._texts[widget_id] = text
+        widget = self.query_one(f"#{widget_id}", Static)
+        widget.update(text)
+        if classes is not None:
+            widget.remove_class(*classes.values())
+            widget.add_class(css_class)
+
+
+class StaleBanner(Static):
+    """A full-width warning shown only while market data has stopped arriving."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._text = ""
+        self.display = False
+
+    def show(self, header: HeaderView) -> None:
+        """Show the banner with its reason while `header.is_stale`, hide it otherwise."""
+        text = ""
+        if header.is_stale:
+            reason = escape(header.stale_reason) if header.stale_reason else "no market data"
+            text = f"⚠ STALE — {reason}"
+        if text != self._text:
+            self._text = text
+            self.update(text)
+            self.display = bool(text)

@@ -1,0 +1,94 @@
+"""The Brackets pane: one row per bracket (entry + TP + SL); a position without its stop shows in red."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.containers import Vertical
+
+from casino_tui.screens import cells
+from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.snapshot import BracketRow
+
+COLUMNS = (
+    Column("id", "ID", 8, drop_rank=7),
+    Column("symbol", "Symbol", 9),
+    Column("side", "Side", 5),
+    Column("qty", "Qty", 8, "right", drop_rank=4),
+    Column("entry", "Entry", 9, "right", drop_rank=3),
+    Column("mark", "Mark", 9, "right", drop_rank=1),
+    Column("tp", "TP", 9, "right", drop_rank=5),
+    Column("sl", "SL", 9, "right", drop_rank=1),
+    Column("upnl", "uPnL", 9, "right"),
+    Column("age", "Age", 5, "right", drop_rank=6),
+    Column("state", "State", 16),
+    Column("protected", "Prot", 4, "center"),
+)
+
+# States in which the bracket holds no position, so a missing stop is not (yet, or any more) a risk.
+FLAT_STATES = frozenset({"PENDING_ENTRY", "ENTRY_REJECTED"})
+
+
+def is_at_risk(row: BracketRow) -> bool:
+    """A position is open on the exchange without its stop: the worst state the system can be in."""
+    return not row.is_protected and row.state not in FLAT_STATES and not row.state.startswith("CLOSED")
+
+
+def bracket_cells(row: BracketRow) -> tuple[str, ...]:
+    """Markup for every column of one bracket; an at-risk row is bold red from end to end."""
+    plain = (
+        escape(row.bracket_id),
+        escape(row.symbol),
+        escape(row.side),
+        cells.qty(row.qty),
+        cells.price(row.entry),
+        cells.price(row.mark),
+        cells.price(row.tp),
+        cells.price(row.sl),
+        f"{row.upnl:+,.2f}",
+        cells.age(row.age_s),
+        escape(row.state),
+        "✓" if row.is_protected else "✗",
+    )
+    if is_at_risk(row):
+        return tuple(f"[bold {cells.RED}]{text}[/]" for text in plain)
+    state = plain[10]
+    if row.state == "PROTECTED":
+        state = f"[{cells.GREEN}]{state}[/]"
+    elif row.state in ("CLOSING", "PENDING_ENTRY"):
+        state = f"[{cells.YELLOW}]{state}[/]"
+    return (
+        f"[{cells.DIM}]{plain[0]}[/]",
+        f"[bold]{plain[1]}[/]",
+        cells.side(row.side),
+        *plain[3:8],
+        cells.signed_money(row.upnl),
+        plain[9],
+        state,
+        f"[{cells.GREEN}]✓[/]" if row.is_protected else f"[{cells.DIM}]✗[/]",
+    )
+
+
+class BracketsPane(Vertical):
+    """Open brackets; rows are keyed by bracket id so a closed bracket's row is removed, not rebuilt."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="pane")
+        self.border_title = "Brackets"
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(COLUMNS, id="brackets-table")
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one(KeyedTable)
+
+    def show(self, rows: tuple[BracketRow, ...]) -> None:
+        """Diff the table to `rows`; the subtitle counts brackets and unprotected positions."""
+        self.table.sync((row.bracket_id, bracket_cells(row)) for row in rows)
+        at_risk = sum(1 for row in rows if is_at_risk(row))
+        upnl = sum(row.upnl for row in rows)
+        subtitle = f"{len(rows)} open · uPnL {cells.signed_money(upnl)}"
+        if at_risk:
+            subtitle += f" · [bold {cells.RED}]{at_risk} UNPROTECTED[/]"
+        self.border_subtitle = subtitle

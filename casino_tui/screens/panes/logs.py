@@ -1,0 +1,113 @@
+"""The Logs pane: the runtime's recent log lines, appended by sequence number, with a level filter."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Log
+
+from casino_tui.screens import cells
+from casino_tui.snapshot import LogLine
+
+MAX_LINES = 1000
+
+LEVEL_NUMBERS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+SHORT_LEVELS = {"WARNING": "WARN", "CRITICAL": "CRIT"}
+LEVEL_COLOURS = {"DEBUG": cells.DIM, "WARN": cells.YELLOW, "ERROR": cells.RED, "CRIT": cells.RED}
+
+# The filter cycle that `l` steps through; ALL also shows DEBUG.
+FILTERS = ("ALL", "INFO", "WARNING", "ERROR")
+
+# Column layout of a formatted line, which the highlighter relies on: "HH:MM:SS LEVEL component ...".
+LEVEL_START, LEVEL_END = 9, 14
+COMPONENT_START, COMPONENT_END = 15, 25
+
+
+def level_number(level: str) -> int:
+    """A level name's logging number (unknown names count as INFO)."""
+    return LEVEL_NUMBERS.get(level.upper(), 20)
+
+
+def format_line(line: LogLine) -> str:
+    """One log line as the pane shows it: time, level, component, symbol, message."""
+    level = SHORT_LEVELS.get(line.level.upper(), line.level.upper())
+    symbol = f"{line.symbol} " if line.symbol else ""
+    message = line.message.replace("\n", " ⏎ ")
+    return f"{cells.utc_clock(line.ts_ms)} {level:<5.5} {line.component:<10.10} {symbol}{message}"
+
+
+class LogLineHighlighter(Highlighter):
+    """Colours the time, level and component columns of a line made by `format_line`."""
+
+    def highlight(self, text: Text) -> None:
+        text.stylize(cells.DIM, 0, 8)
+        level = text.plain[LEVEL_START:LEVEL_END].strip()
+        colour = LEVEL_COLOURS.get(level)
+        if colour:
+            text.stylize(f"bold {colour}", LEVEL_START, LEVEL_END)
+        text.stylize(cells.ACCENT, COMPONENT_START, COMPONENT_END)
+
+
+class LogsPane(Vertical):
+    """Appends only lines newer than the last seen `seq`, in one batched write per refresh."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="pane")
+        self.border_title = "Logs"
+        self._kept: deque[LogLine] = deque(maxlen=MAX_LINES)
+        self._last_seq = -1
+        self._filter_index = 0
+        self._update_subtitle()
+
+    def compose(self) -> ComposeResult:
+        log = Log(max_lines=MAX_LINES, highlight=True, id="logs-log")
+        log.highlighter = LogLineHighlighter()
+        yield log
+
+    @property
+    def log_widget(self) -> Log:
+        return self.query_one(Log)
+
+    @property
+    def level_filter(self) -> str:
+        """The current filter: ALL, INFO, WARNING or ERROR (each shows that level and above)."""
+        return FILTERS[self._filter_index]
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def show(self, lines: Iterable[LogLine]) -> list[LogLine]:
+        """Append lines with `seq` above the last seen one; returns those new lines."""
+        new = [line for line in lines if line.seq > self._last_seq]
+        if not new:
+            return new
+        self._last_seq = new[-1].seq
+        self._kept.extend(new)
+        visible = [format_line(line) for line in new if self._passes(line)]
+        if visible:
+            self.log_widget.write_lines(visible)
+        return new
+
+    def cycle_filter(self) -> str:
+        """Step to the next level filter and redraw the kept lines through it; returns the new filter."""
+        self._filter_index = (self._filter_index + 1) % len(FILTERS)
+        log = self.log_widget
+        log.clear()
+        log.write_lines([format_line(line) for line in self._kept if self._passes(line)])
+        self._update_subtitle()
+        return self.level_filter
+
+    def _passes(self, line: LogLine) -> bool:
+        if self._filter_index == 0:
+            return True
+        return level_number(line.level) >= LEVEL_NUMBERS[self.level_filter]
+
+    def _update_subtitle(self) -> None:
+        shown = "all levels" if self._filter_index == 0 else f"≥ {self.level_filter}"
+        self.border_subtitle = f"{shown} · l: filter"

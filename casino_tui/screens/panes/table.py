@@ -1,0 +1,176 @@
+"""A DataTable that is diff-updated by stable row keys and shows as many columns as its width allows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal, NamedTuple
+
+from rich.text import Text
+from textual import events
+from textual.widgets import DataTable
+
+Justify = Literal["left", "right", "center"]
+
+
+class Column(NamedTuple):
+    """One column: `drop_rank` 0 is always shown; when space runs out, the highest ranks go first.
+
+    A `stretch` column takes `width` as its minimum and grows into whatever width the others leave.
+    """
+
+    key: str
+    label: str
+    width: int
+    justify: Justify = "left"
+    drop_rank: int = 0
+    stretch: bool = False
+
+
+class SyncStats(NamedTuple):
+    """What the last `KeyedTable.sync` did: row keys added, updated (with cells changed) and removed."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    cells_changed: int = 0
+    removed: tuple[str, ...] = ()
+
+
+class KeyedTable(DataTable[Text]):
+    """Rows arrive as (key, markup cells for every column); only new rows, changed cells and stale rows
+    touch the widget, because `update_cell` repaints the visible table even for an unchanged value."""
+
+    DEFAULT_CSS = """
+    KeyedTable {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+    }
+    """
+
+    def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
+        super().__init__(
+            id=id, cursor_type="row", zebra_stripes=False, show_row_labels=False, show_cursor=False
+        )
+        self.all_columns: tuple[Column, ...] = tuple(columns)
+        self._shown: tuple[int, ...] = ()  # indexes into all_columns, in display order
+        self._widths: tuple[int, ...] = ()  # the width given to each shown column
+        self._cells: dict[str, tuple[str, ...]] = {}  # key -> markup for every column, in insertion order
+        self.last_sync = SyncStats()
+        self._fit(0)  # every column until the first resize says how much room there is
+
+    @property
+    def shown_columns(self) -> tuple[str, ...]:
+        """Keys of the columns that fit the current width."""
+        return tuple(self.all_columns[i].key for i in self._shown)
+
+    @property
+    def row_keys(self) -> tuple[str, ...]:
+        """Keys of the rows shown, in display order."""
+        return tuple(self._cells)
+
+    def width_of(self, column_key: str) -> int:
+        """The width a column is shown at (its minimum when hidden), for cells that fill their column."""
+        for index, width in zip(self._shown, self._widths, strict=True):
+            if self.all_columns[index].key == column_key:
+                return width
+        return next(column.width for column in self.all_columns if column.key == column_key)
+
+    def markup(self, key: str) -> tuple[str, ...]:
+        """The markup cells of one row, for every column (shown or not)."""
+        return self._cells[key]
+
+    def sync(self, rows: Iterable[tuple[str, Sequence[str]]]) -> SyncStats:
+        """Bring the table to exactly `rows`: add new keys, update changed cells, remove absent keys."""
+        added: list[str] = []
+        updated: list[str] = []
+        changed = 0
+        seen: set[str] = set()
+        for key, cells in rows:
+            cells = tuple(cells)
+            seen.add(key)
+            old = self._cells.get(key)
+            if old is None:
+                self._cells[key] = cells
+                self.add_row(*self._project(cells), key=key)
+                added.append(key)
+            elif old != cells:
+                self._cells[key] = cells
+                row_changes = 0
+                for index in self._shown:
+                    if old[index] != cells[index]:
+                        column = self.all_columns[index]
+                        self.update_cell(key, column.key, self._render(column, cells[index]))
+                        row_changes += 1
+                if row_changes:
+                    updated.append(key)
+                    changed += row_changes
+        removed = [key for key in self._cells if key not in seen]
+        for key in removed:
+            del self._cells[key]
+            self.remove_row(key)
+        self.last_sync = SyncStats(tuple(added), tuple(updated), changed, tuple(removed))
+        return self.last_sync
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(self._available_width())
+
+    def on_focus(self, event: events.Focus) -> None:
+        self.show_cursor = True
+
+    def on_blur(self, event: events.Blur) -> None:
+        # An unfocused table shows no cursor: the cursor style would hide the cells' own colours.
+        self.show_cursor = False
+
+    def _available_width(self) -> int:
+        # One cell is kept for the vertical scrollbar so that rows arriving later cannot change the fit.
+        return max(self.size.width - 1, 0)
+
+    def _fit(self, width: int) -> None:
+        """Choose the columns that fit `width`, dropping the highest drop ranks first; rebuild on change.
+
+        Runs on resize only, never on the refresh timer, so the rebuild's cost does not recur.
+        """
+        if width <= 0 and self._shown:
+            return  # not laid out (yet): keep what is shown
+        pad = 2 * self.cell_padding
+        indexes = list(range(len(self.all_columns)))
+        for rank in sorted({c.drop_rank for c in self.all_columns if c.drop_rank}, reverse=True):
+            if width <= 0 or sum(self.all_columns[i].width + pad for i in indexes) <= width:
+                break
+            indexes = [i for i in indexes if self.all_columns[i].drop_rank != rank]
+        shown = tuple(indexes)
+        spare = max(width - sum(self.all_columns[i].width + pad for i in shown), 0)
+        widths = []
+        for index in shown:
+            column = self.all_columns[index]
+            widths.append(column.width + spare if column.stretch else column.width)
+            if column.stretch:
+                spare = 0
+        if shown == self._shown and tuple(widths) == self._widths:
+            return
+        cursor_key = self._cursor_key()
+        self._shown = shown
+        self._widths = tuple(widths)
+        self.clear(columns=True)
+        for index, column_width in zip(shown, widths, strict=True):
+            column = self.all_columns[index]
+            self.add_column(Text(column.label, justify=column.justify), width=column_width, key=column.key)
+        for key, cells in self._cells.items():
+            self.add_row(*self._project(cells), key=key)
+        if cursor_key is not None and cursor_key in self._cells:
+            self.move_cursor(row=self.get_row_index(cursor_key), animate=False)
+
+    def _cursor_key(self) -> str | None:
+        if not self.row_count or not self.is_valid_row_index(self.cursor_row):
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return row_key.value
+
+    def _project(self, cells: tuple[str, ...]) -> list[Text]:
+        return [self._render(self.all_columns[i], cells[i]) for i in self._shown]
+
+    @staticmethod
+    def _render(column: Column, markup: str) -> Text:
+        text = Text.from_markup(markup, justify=column.justify, overflow="ellipsis", end="")
+        text.no_wrap = True
+        return text

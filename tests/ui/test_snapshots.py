@@ -1,0 +1,59 @@
+"""Screenshots of the console over the fake runtime: live=False, one explicit refresh, fixed sizes."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from casino_tui.app import CasinoApp
+from tests.ui.fake_runtime import FakeRuntime
+from tests.ui.pilot_support import start
+
+
+async def refreshed(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    assert isinstance(app, CasinoApp)
+    # snap_compare's run_before starts with the message loop, before the console is composed: start() waits
+    await start(app, pilot)
+
+
+def then_press(*keys: str):  # type: ignore[no-untyped-def]
+    """A run_before that refreshes, presses `keys`, then waits for every worker (sweep, reconcile)."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await refreshed(pilot)
+        await pilot.press(*keys)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+class TestConsole:
+    def test_main_screen_80x24(self, snap_compare, make_app) -> None:
+        """Five titled panes; streams beside consensus; breakers folded to one line; XRP bracket row red."""
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=refreshed)
+
+    def test_main_screen_160x48(self, snap_compare, make_app) -> None:
+        """Streams | consensus, brackets | breakers (reason listed under the table), logs across the bottom."""
+        assert snap_compare(make_app(), terminal_size=(160, 48), run_before=refreshed)
+
+    def test_live_paused_and_stale_80x24(self, snap_compare) -> None:
+        """Red LIVE badge, yellow PAUSED status and the red STALE banner with its reason."""
+        fake = FakeRuntime(mode="LIVE")
+        fake.pause()
+        fake.set_stale("no trade for 12s on 8 streams")
+        assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
+
+
+class TestModals:
+    def test_sweep_confirmation_120x40(self, snap_compare, make_app) -> None:
+        """The sweep modal states the order and position counts; focus (highlight) is on No."""
+        assert snap_compare(make_app(), terminal_size=(120, 40), run_before=then_press("s"))
+
+    def test_reconcile_screen_120x40(self, snap_compare, make_app) -> None:
+        """Three differences with their proposed actions, the exchange summary, and the a/r/esc footer."""
+        assert snap_compare(make_app(), terminal_size=(120, 40), run_before=then_press("r"))
+
+    def test_sensor_detail_120x40(self, snap_compare, make_app) -> None:
+        """ETHUSDT's sensor votes, strongest contribution first, with the weighted score bar."""
+        assert snap_compare(make_app(), terminal_size=(120, 40), run_before=then_press("down", "enter"))
