@@ -17,6 +17,13 @@ from casino_tui.runtime import Runtime
 
 
 def run_console(config: Config, paths: StatePaths, logs: LogSetup, timeout: float | None = None) -> int:
+    if config.sensors.executor == "pool":
+        # Start the forkserver (and its resource tracker) while stdio are still real: once Textual has
+        # replaced them, spawning the helper fails with "bad value(s) in fds_to_keep".
+        from multiprocessing import forkserver, resource_tracker
+
+        resource_tracker.ensure_running()
+        forkserver.ensure_running()
     return asyncio.run(_console(config, paths, logs, timeout))
 
 
@@ -56,4 +63,6 @@ async def _console(config: Config, paths: StatePaths, logs: LogSetup, timeout: f
         raise engine.exception()  # type: ignore[misc]
     if runtime.report_path is not None:
         print(f"report: {runtime.report_path}")
-    return 0 if app.return_code in (None, 0) else app.return_code
+    code = app.return_code or 0
+    # SIGTERM/SIGHUP end the app with 128+n after the orderly shutdown: that is a normal stop.
+    return 0 if code >= 128 else code

@@ -12,12 +12,13 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from casino_tui.config import Config
 from casino_tui.control import ReconcileReport, SweepResult
-from casino_tui.engine.brackets import Bracket
+from casino_tui.engine.brackets import Bracket, bracket_id
 from casino_tui.engine.candles import CandleBook
 from casino_tui.engine.clock import Clock, ManualClock, SimClock, WallClock
 from casino_tui.engine.croupier import Croupier
@@ -110,6 +111,14 @@ class Runtime:
             all_rules = await self.exchange.symbol_rules()
         except ExchangeError as exc:
             raise StartupError(f"cannot read symbol rules from {self.exchange.name}: {exc}") from None
+        probe = getattr(self.exchange, "check_permissions", None)
+        if probe is not None:
+            try:
+                permissions = await probe()
+            except AuthError as exc:
+                raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
+            if getattr(permissions, "enable_withdrawals", False):
+                raise StartupError("this API key can withdraw funds: refused; create a key without withdrawal rights")
         unknown = [s for s in self.symbols if s not in all_rules]
         if unknown:
             raise StartupError(f"unknown symbol on {self.exchange.name}: {', '.join(unknown)}")
@@ -253,9 +262,8 @@ class Runtime:
                 continue  # warm-up votes: the player learns, nothing trades yet
             if self._paused or self.status != "RUNNING":
                 log.info(
-                    "%s %s signal ignored: %s",
+                    "%s signal ignored: %s",
                     decision.side,
-                    decision.symbol,
                     "paused" if self._paused else self.status.lower(),
                     extra={"symbol": decision.symbol},
                 )
@@ -427,7 +435,11 @@ class Runtime:
                 restored.paused = bool(entry.payload.get("paused"))
             elif entry.kind == INTENT and entry.ref.startswith("ct") and entry.ref[2:8].isdigit():
                 # An intent carries its bracket's sequence number: never reuse it, even if nothing else survived.
-                restored.next_bracket_seq = max(restored.next_bracket_seq, int(entry.ref[2:8]) + 1)
+                seq = int(entry.ref[2:8])
+                restored.next_bracket_seq = max(restored.next_bracket_seq, seq + 1)
+                raw = by_id.get(bracket_id(seq))
+                if isinstance(raw, dict):
+                    by_id[bracket_id(seq)] = _with_leg_intent(raw, entry.ref)
         for raw in by_id.values():
             try:
                 restored.brackets.append(msgspec.convert(raw, Bracket))
@@ -605,6 +617,36 @@ class Runtime:
         except OSError as exc:
             log.error("could not write the session report: %s", exc)
             return None
+
+
+# Client id letter of a leg → the bracket fields naming it (close ids carry no acknowledgement flag).
+_LEG_FIELDS = {
+    "S": ("sl_client_id", "sl_generation", "sl_acked"),
+    "T": ("tp_client_id", "tp_generation", "tp_acked"),
+    "C": ("close_client_id", "close_generation", ""),
+}
+
+
+def _with_leg_intent(raw: dict[str, Any], cid: str) -> dict[str, Any]:
+    """The bracket record with the leg a journaled intent sent under `cid` (the record may predate the send).
+
+    Without it a restart would not know the leg: it would cancel the leg as an orphan and send its
+    replacement under the same client id (`ct{seq:06d}{leg}{generation % 10}{hash}`).
+    """
+    fields = _LEG_FIELDS.get(cid[8:9])
+    if fields is None or not cid[9:10].isdigit():
+        return raw
+    id_field, generation_field, acked_field = fields
+    if raw.get(id_field) == cid:
+        return raw
+    known = int(raw.get(generation_field) or 0)
+    generation = known + (int(cid[9]) - known) % 10
+    out = {**raw, id_field: cid}
+    if acked_field:
+        out[generation_field], out[acked_field] = generation, False
+    else:
+        out[generation_field] = generation + 1  # a close id is taken, then the counter moves on
+    return out
 
 
 class _Restored:

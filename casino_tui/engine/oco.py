@@ -2,9 +2,10 @@
 
 Exchange events arrive in any order with respect to REST answers (a fill can beat its acknowledgement), so
 every update goes through the same idempotent handlers whether it came from a REST ack or the user stream.
-Work that must await (placing legs, cancelling a sibling, closing) runs in tasks the manager tracks.
-The emergency sweep lives in `sweep.py`; reconcile (`reconcile.py`) uses the adopt/protect/mark-closed
-primitives at the end of the class.
+Work that must await (placing legs, cancelling a sibling, closing) runs in tasks the manager tracks; the
+work itself lives beside it: leg placement in `protection.py`, closing and leg cancels in `closing.py`, the
+emergency sweep in `sweep.py`. Reconcile (`reconcile.py`) uses the adopt/protect/mark-closed primitives at
+the end of the class.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from casino_tui.config import TradingConfig
 from casino_tui.control import SweepResult
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
 from casino_tui.engine.clock import Clock
-from casino_tui.engine.crashpoints import crash_point
+from casino_tui.engine.closing import BracketCloser
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor, UnresolvedOrderError
 from casino_tui.engine.positions import PositionTracker
+from casino_tui.engine.protection import LegPlacer
 from casino_tui.engine.sweep import Sweeper
-from casino_tui.exchange.base import ExchangeError, RejectedError
 from casino_tui.model import (
     AccountUpdate,
     Decision,
@@ -67,7 +68,6 @@ class OCOManager:
         self._clock = clock
         self._tracker = tracker
         self.next_bracket_seq = next_bracket_seq
-        self._close_attempts = close_attempts
         self._on_transition = on_transition
         self._active: dict[str, Bracket] = {}
         self._closed: deque[Bracket] = deque()
@@ -75,11 +75,12 @@ class OCOManager:
         self._by_client: dict[str, tuple[Bracket, Leg]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._protecting: dict[str, asyncio.Task[None]] = {}
-        self._finishing: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Set by the Sweeper while it runs: no new entries may open behind its back.
         self.is_sweeping = False
         self._sweeper = Sweeper(self, executor, rules, clock, rounds=sweep_rounds)
+        self._closer = BracketCloser(self, executor, rules, tracker, attempts=close_attempts)
+        self._placer = LegPlacer(self, executor, rules, config, self._closer)
         self.brackets_opened = 0
         self.brackets_closed = 0
         self.errors = 0
@@ -175,7 +176,7 @@ class OCOManager:
             except SEND_FAILURES as exc:
                 self._entry_failed(bracket, f"entry failed: {exc}")
                 return bracket
-            self._on_entry(bracket, ack)
+            self.on_order_update(ack)
             task = self._protecting.get(bracket.id)
             if task is not None:
                 # wait() rather than await: a failure inside is already logged and counted by _task_done.
@@ -194,29 +195,33 @@ class OCOManager:
 
     def on_order_update(self, update: OrderUpdate) -> None:
         """Route one order update (REST ack or user stream) to its bracket; unknown client ids only count."""
-        applied = self._tracker.on_fill(update)
+        applied = self._tracker.apply_fill(update)
         found = self._by_client.get(update.client_id)
         if found is None:
             return
         bracket, leg = found
-        if applied > 0:
-            bracket.fees += update.fee
+        bracket.fees += applied.fee
         if leg is Leg.ENTRY:
-            self._on_entry(bracket, update, counted=True)
+            self._on_entry(bracket, update)
         else:
-            self._on_leg(bracket, leg, update, counted=True)
+            self._on_leg(bracket, leg, update)
+
+    def on_cancel_answer(self, client_id: str, answer: OrderUpdate | None) -> None:
+        """Feed the answer to a cancel sent outside the manager (the sweep); None (-2011) means the order
+        is gone, so no one cancels it again."""
+        if answer is not None:
+            self.on_order_update(answer)
+        elif client_id in self._by_client:
+            self._closer.note_leg(client_id, OrderStatus.CANCELED)
 
     def on_account_update(self, update: AccountUpdate) -> None:
         """A position that went flat while its bracket was closing settles the bracket."""
         for pos in update.positions:
             bracket = self._active.get(pos.symbol)
             if bracket is not None and pos.qty == 0 and bracket.state is S.CLOSING and bracket.has_entry_fill:
-                self._spawn(self._finish(bracket, None), f"finish-{bracket.id}")
+                self._spawn(self._closer.finish(bracket, None), f"finish-{bracket.id}")
 
-    def _on_entry(self, bracket: Bracket, update: OrderUpdate, counted: bool = False) -> None:
-        if not counted:
-            if self._tracker.on_fill(update) > 0:
-                bracket.fees += update.fee
+    def _on_entry(self, bracket: Bracket, update: OrderUpdate) -> None:
         filled = update.status is OrderStatus.FILLED or (update.status.is_final and update.filled_qty > 0)
         if filled and not bracket.has_entry_fill:
             bracket.qty = update.filled_qty or bracket.qty
@@ -228,7 +233,7 @@ class OCOManager:
                 self._ensure_protection(bracket)
             elif bracket.state is S.CLOSING:
                 # A sweep caught this entry in flight: the fill must be closed, not protected.
-                self._spawn(self._close(bracket), f"close-{bracket.id}")
+                self._spawn(self._closer.close(bracket), f"close-{bracket.id}")
             else:
                 self.errors += 1
                 log.error(
@@ -237,21 +242,22 @@ class OCOManager:
                     bracket.state,
                     extra={"symbol": bracket.symbol},
                 )
-                self._spawn(self._close_orphan(bracket, update), f"orphan-{bracket.id}")
+                self._spawn(self._closer.close_orphan(bracket, update), f"orphan-{bracket.id}")
         elif update.status.is_final and update.filled_qty <= 0 and bracket.state is S.PENDING_ENTRY:
             self._entry_failed(bracket, f"entry {update.status} {update.reason}".strip())
 
-    def _on_leg(self, bracket: Bracket, leg: Leg, update: OrderUpdate, counted: bool = False) -> None:
-        if not counted:
-            if self._tracker.on_fill(update) > 0:
-                bracket.fees += update.fee
+    def _on_leg(self, bracket: Bracket, leg: Leg, update: OrderUpdate) -> None:
         current = bracket.leg_client_id(leg) == update.client_id
         status = update.status
+        if leg is Leg.TP or leg is Leg.SL:
+            self._closer.note_leg(update.client_id, status)
         if status is OrderStatus.NEW:
             if not current or bracket.state not in _OPEN:
                 # A leg acknowledged after its bracket moved on: it must not outlive the bracket.
                 if bracket.state in (S.CLOSING, S.CLOSED, S.PROTECT_FAILED) and leg in (Leg.TP, Leg.SL):
-                    self._spawn(self._cancel_quietly(bracket, update.client_id), f"cancel-{update.client_id}")
+                    self._spawn(
+                        self._closer.cancel_stray(bracket, update.client_id), f"cancel-{update.client_id}"
+                    )
                 return
             if leg is Leg.TP:
                 bracket.tp_acked = True
@@ -288,7 +294,7 @@ class OCOManager:
                 self.move(bracket, S.OPEN_UNPROTECTED)
             if max(bracket.tp_generation, bracket.sl_generation) >= MAX_LEG_GENERATIONS:
                 why = f"{leg.name} leg cancelled {MAX_LEG_GENERATIONS} times"
-                self._spawn(self._protection_failed(bracket, why), f"protect-failed-{bracket.id}")
+                self._spawn(self._placer.give_up(bracket, why), f"protect-failed-{bracket.id}")
             else:
                 self._ensure_protection(bracket)
 
@@ -306,172 +312,16 @@ class OCOManager:
             bracket.exit_price = exit_price
             bracket.realized_pnl = (exit_price - bracket.entry_price) * update.filled_qty * bracket.side.sign
         if update.status is OrderStatus.FILLED or (update.status.is_final and update.filled_qty > 0):
-            self._spawn(self._finish(bracket, update.client_id), f"finish-{bracket.id}")
+            self._spawn(self._closer.finish(bracket, update.client_id), f"finish-{bracket.id}")
 
     # -- protection -------------------------------------------------------------------------------------
 
     def _ensure_protection(self, bracket: Bracket) -> None:
         if bracket.id in self._protecting:
             return
-        task = self._spawn(self._protect(bracket), f"protect-{bracket.id}")
+        task = self._spawn(self._placer.protect(bracket), f"protect-{bracket.id}")
         self._protecting[bracket.id] = task
         task.add_done_callback(lambda _t, bid=bracket.id: self._protecting.pop(bid, None))
-
-    async def _protect(self, bracket: Bracket) -> None:
-        """Place whatever legs are missing, SL first; a leg that cannot be placed closes the position."""
-        rules = self._rules[bracket.symbol]
-        sign = bracket.side.sign
-        bracket.tp_price = rules.snap_price(bracket.entry_price * (1 + sign * self._config.take_profit_pct))
-        bracket.sl_price = rules.snap_price(bracket.entry_price * (1 - sign * self._config.stop_loss_pct))
-        crash_point("after_entry_fill")
-        while bracket.state is S.OPEN_UNPROTECTED and not (bracket.sl_acked and bracket.tp_acked):
-            leg = Leg.SL if not bracket.sl_acked else Leg.TP
-            if leg is Leg.SL:
-                bracket.sl_client_id = client_id(bracket.seq, Leg.SL, bracket.sl_generation, bracket.symbol)
-                cid, kind, trigger = bracket.sl_client_id, OrderType.STOP_MARKET, bracket.sl_price
-            else:
-                bracket.tp_client_id = client_id(bracket.seq, Leg.TP, bracket.tp_generation, bracket.symbol)
-                cid, kind, trigger = bracket.tp_client_id, OrderType.TAKE_PROFIT_MARKET, bracket.tp_price
-            self._by_client[cid] = (bracket, leg)
-            request = OrderRequest(
-                bracket.symbol,
-                bracket.side.opposite,
-                kind,
-                bracket.qty,
-                cid,
-                close_position=True,
-                trigger_price=trigger,
-            )
-            try:
-                ack = await self._executor.place(request)
-            except SEND_FAILURES as exc:
-                await self._protection_failed(bracket, f"{leg.name} leg {cid} failed: {exc}")
-                return
-            self._on_leg(bracket, leg, ack)
-            if leg is Leg.SL:
-                crash_point("between_sl_tp")
-            if bracket.state is S.OPEN_UNPROTECTED and bracket.leg_client_id(leg) == cid:
-                acked = bracket.sl_acked if leg is Leg.SL else bracket.tp_acked
-                if not acked and ack.status not in (
-                    OrderStatus.NEW,
-                    OrderStatus.TRIGGERED,
-                    OrderStatus.FILLED,
-                ):
-                    await self._protection_failed(bracket, f"{leg.name} leg {cid} came back {ack.status}")
-                    return
-
-    async def _protection_failed(self, bracket: Bracket, why: str) -> None:
-        if bracket.state is not S.OPEN_UNPROTECTED:
-            return
-        self.errors += 1
-        bracket.note = why
-        log.error(
-            "%s: protection failed (%s); closing the position",
-            bracket.id,
-            why,
-            extra={"symbol": bracket.symbol},
-        )
-        self.move(bracket, S.PROTECT_FAILED, CloseReason.PROTECT_FAILED)
-        self.move(bracket, S.CLOSING)
-        await self._close(bracket)
-
-    # -- closing ----------------------------------------------------------------------------------------
-
-    async def _close(self, bracket: Bracket) -> None:
-        """Close the bracket's position with a reduce-only market order (before touching its legs)."""
-        rules = self._rules[bracket.symbol]
-        for attempt in range(self._close_attempts):
-            qty = rules.snap_qty(abs(self._tracker.qty(bracket.symbol)) or bracket.qty)
-            bracket.close_client_id = client_id(
-                bracket.seq, Leg.CLOSE, bracket.close_generation, bracket.symbol
-            )
-            bracket.close_generation += 1
-            self._by_client[bracket.close_client_id] = (bracket, Leg.CLOSE)
-            request = OrderRequest(
-                bracket.symbol,
-                bracket.side.opposite,
-                OrderType.MARKET,
-                qty,
-                bracket.close_client_id,
-                reduce_only=True,
-            )
-            try:
-                ack = await self._executor.place(request)
-            except RejectedError as exc:
-                # A reduce-only order rejected for want of a position: already flat.
-                log.warning("%s: close rejected (%s)", bracket.id, exc, extra={"symbol": bracket.symbol})
-                if not self._tracker.has_position(bracket.symbol):
-                    await self._finish(bracket, None)
-                    return
-            except SEND_FAILURES as exc:
-                log.warning("%s: close attempt %d failed: %s", bracket.id, attempt + 1, exc)
-            else:
-                self._on_leg(bracket, Leg.CLOSE, ack)
-                if ack.status is OrderStatus.FILLED or ack.status is OrderStatus.NEW:
-                    return
-            await self._executor.sleep(self._executor.backoff_delay(attempt))
-        self.errors += 1
-        log.critical(
-            "%s: could not close the position; reconcile needed", bracket.id, extra={"symbol": bracket.symbol}
-        )
-
-    async def _close_orphan(self, bracket: Bracket, update: OrderUpdate) -> None:
-        bracket.close_generation += 1
-        cid = client_id(bracket.seq, Leg.CLOSE, bracket.close_generation, bracket.symbol)
-        request = OrderRequest(
-            bracket.symbol, update.side.opposite, OrderType.MARKET, update.filled_qty, cid, reduce_only=True
-        )
-        await self._executor.place(request)
-
-    async def _finish(self, bracket: Bracket, filled_client_id: str | None) -> None:
-        """Cancel every other leg (-2011 is fine), then CLOSED. The bracket holds its symbol until then,
-        so a stale close-position leg can never act on the symbol's next position."""
-        if bracket.id in self._finishing or not bracket.is_active:
-            return
-        self._finishing.add(bracket.id)
-        try:
-            pending = [
-                cid for cid in (bracket.tp_client_id, bracket.sl_client_id) if cid and cid != filled_client_id
-            ]
-            for attempt in range(self._close_attempts):
-                failed = []
-                for cid in pending:
-                    try:
-                        await self._executor.cancel(bracket.symbol, cid, conditional=True)
-                    except ExchangeError as exc:
-                        log.warning(
-                            "%s: cancelling %s failed: %s",
-                            bracket.id,
-                            cid,
-                            exc,
-                            extra={"symbol": bracket.symbol},
-                        )
-                        failed.append(cid)
-                pending = failed
-                if not pending:
-                    break
-                await self._executor.sleep(self._executor.backoff_delay(attempt))
-            if pending:
-                self.errors += 1
-                log.error(
-                    "%s: legs %s still live; reconcile needed",
-                    bracket.id,
-                    pending,
-                    extra={"symbol": bracket.symbol},
-                )
-            elif bracket.is_active:
-                self.move(bracket, S.CLOSED, bracket.close_reason or CloseReason.RECONCILED)
-        finally:
-            self._finishing.discard(bracket.id)
-
-    async def _cancel_quietly(self, bracket: Bracket, cid: str) -> None:
-        try:
-            await self._executor.cancel(bracket.symbol, cid, conditional=True)
-        except ExchangeError as exc:
-            self.errors += 1
-            log.error(
-                "%s: stray leg %s not cancelled: %s", bracket.id, cid, exc, extra={"symbol": bracket.symbol}
-            )
 
     # -- sweep and reconcile ----------------------------------------------------------------------------
 
@@ -547,7 +397,7 @@ class OCOManager:
             bracket.close_reason = reason
         else:
             self.move(bracket, S.CLOSING, reason)
-        await self._finish(bracket, filled_client_id)
+        await self._closer.finish(bracket, filled_client_id)
         return not bracket.is_active
 
     # -- bookkeeping ------------------------------------------------------------------------------------

@@ -4,27 +4,52 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import msgspec
+
 from casino_tui.model import AccountUpdate, OrderUpdate, Position
 
 _EPS = 1e-12
-_SEEN_LIMIT = 4096  # client ids remembered for de-duplicating fills (REST ack + stream report the same fill)
+_SEEN_LIMIT = 4096  # orders remembered for de-duplicating fills (REST ack + stream report the same fill)
+
+
+class AppliedFill(msgspec.Struct, frozen=True):
+    """What one order update added: the newly filled quantity and the fee not counted before."""
+
+    qty: float
+    fee: float
+
+
+_NOTHING = AppliedFill(0.0, 0.0)
+
+
+class _OrderFills:
+    """One order's fills as counted so far: cumulative quantity and notional, and the fee per fill level."""
+
+    __slots__ = ("fees", "notional", "qty")
+
+    def __init__(self) -> None:
+        self.qty = 0.0
+        self.notional = 0.0
+        # Cumulative filled quantity after a fill -> fee counted for that fill. Every report of one fill
+        # carries the same cumulative quantity, so it names the fill whichever report arrives first.
+        self.fees: dict[float, float] = {}
 
 
 class PositionTracker:
     """Positions, marks, realised PnL and fees for the session.
 
     Fills arrive twice (REST acknowledgement and user stream) and out of order, so each order's cumulative
-    filled quantity is remembered and only the increase is applied. ACCOUNT_UPDATE positions are the
-    exchange's truth and overwrite the local quantity and entry price.
+    filled quantity is remembered and only the increase is applied. The fee is counted once per fill, from
+    whichever report carries it (Binance's REST answer has none, the user-stream event does; the simulator
+    puts it on both). ACCOUNT_UPDATE positions are the exchange's truth and overwrite the local quantity and
+    entry price.
     """
 
     def __init__(self) -> None:
         self._qty: dict[str, float] = {}
         self._entry: dict[str, float] = {}
         self._marks: dict[str, float] = {}
-        self._filled: OrderedDict[str, tuple[float, float]] = (
-            OrderedDict()
-        )  # client id -> (cum qty, notional)
+        self._orders: OrderedDict[str, _OrderFills] = OrderedDict()  # client id -> fills counted
         self.realized_pnl = 0.0
         self.fees = 0.0
         self.trades = 0
@@ -32,22 +57,38 @@ class PositionTracker:
 
     def on_fill(self, update: OrderUpdate) -> float:
         """Apply the part of `update` not seen before; return the newly filled quantity (0 for a duplicate)."""
-        seen_qty, seen_notional = self._filled.get(update.client_id, (0.0, 0.0))
-        delta = update.filled_qty - seen_qty
+        return self.apply_fill(update).qty
+
+    def apply_fill(self, update: OrderUpdate) -> AppliedFill:
+        """Apply the quantity and the fee of `update` that were not counted before, and say what they were."""
+        if update.filled_qty <= 0.0:
+            return _NOTHING
+        seen = self._orders.get(update.client_id)
+        if seen is None:
+            seen = self._orders[update.client_id] = _OrderFills()
+            while len(self._orders) > _SEEN_LIMIT:
+                self._orders.popitem(last=False)
+        else:
+            self._orders.move_to_end(update.client_id)
+        fee = 0.0
+        if update.fee:
+            counted = seen.fees.get(update.filled_qty, 0.0)
+            if abs(update.fee) > abs(counted):
+                # A report with the fee after one without it (or with less): count only the difference.
+                fee = update.fee - counted
+                seen.fees[update.filled_qty] = update.fee
+                self.fees += fee
+        delta = update.filled_qty - seen.qty
         if delta <= _EPS * max(1.0, update.filled_qty):
-            return 0.0
+            return AppliedFill(0.0, fee) if fee else _NOTHING
         price = update.avg_price or update.last_price
         notional = price * update.filled_qty
         # The price of just this increment, from the change in cumulative notional.
-        fill_price = (notional - seen_notional) / delta if seen_qty > 0 else price
-        self._filled[update.client_id] = (update.filled_qty, notional)
-        self._filled.move_to_end(update.client_id)
-        while len(self._filled) > _SEEN_LIMIT:
-            self._filled.popitem(last=False)
-        self.fees += update.fee
+        fill_price = (notional - seen.notional) / delta if seen.qty > 0 else price
+        seen.qty, seen.notional = update.filled_qty, notional
         self.trades += 1
         self._apply(update.symbol, delta * update.side.sign, fill_price)
-        return delta
+        return AppliedFill(delta, fee)
 
     def on_account_update(self, update: AccountUpdate) -> None:
         for pos in update.positions:

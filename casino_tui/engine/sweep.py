@@ -108,7 +108,9 @@ class Sweeper:
                 self._oco.errors += 1
                 log.error("sweep: cancel %s failed: %s", order.client_id, exc, extra={"symbol": order.symbol})
                 return 0
-            return 1 if done is not None else 0
+        # The brackets learn their legs are gone, so closing them does not cancel the legs a second time.
+        self._oco.on_cancel_answer(order.client_id, done)
+        return 1 if done is not None else 0
 
     async def _close(self, position: Position, semaphore: asyncio.Semaphore, round_no: int) -> None:
         symbol = position.symbol

@@ -87,8 +87,9 @@ class BracketsPane(Vertical):
         """Diff the table to `rows`; the subtitle counts brackets and unprotected positions."""
         self.table.sync((row.bracket_id, bracket_cells(row)) for row in rows)
         at_risk = sum(1 for row in rows if is_at_risk(row))
-        upnl = sum(row.upnl for row in rows)
-        subtitle = f"{len(rows)} open · uPnL {cells.signed_money(upnl)}"
+        open_rows = [row for row in rows if not row.state.startswith("CLOSED")]
+        upnl = sum(row.upnl for row in open_rows)
+        subtitle = f"{len(open_rows)} open · uPnL {cells.signed_money(upnl)}"
         if at_risk:
             subtitle += f" · [bold {cells.RED}]{at_risk} UNPROTECTED[/]"
         self.border_subtitle = subtitle

@@ -119,7 +119,9 @@ class BreakersPane(Vertical):
         self._set_text("breakers-folded", folded_markup(breakers, limits))
         not_closed = sum(1 for breaker in breakers if breaker.state != "CLOSED")
         self.border_subtitle = (
-            f"[bold {cells.RED}]{not_closed} not closed[/]" if not_closed else f"{len(breakers)} closed"
+            f"[bold {cells.RED}]{not_closed} not closed[/]"
+            if not_closed
+            else (f"all {len(breakers)} closed" if breakers else "no breakers (simulated exchange)")
         )
 
     def _set_text(self, widget_id: str, text: str) -> None:
