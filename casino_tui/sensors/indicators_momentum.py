@@ -46,6 +46,7 @@ def _cci(tp: np.ndarray, mean: np.ndarray, mean_dev: np.ndarray) -> np.ndarray:
 
 
 _ULTOSC_WEIGHTS = np.array([4.0, 2.0, 1.0]) * (100.0 / 7.0)
+_GAIN_LOSS = np.array([[1.0], [-1.0]])  # a price change as (gain, loss) candidates
 
 
 def _ultosc(bp: np.ndarray, tr: np.ndarray) -> np.ndarray:
@@ -160,8 +161,7 @@ class RsiState(IndicatorState):
 
     def _reset(self) -> None:
         self._prev = self._nan
-        self._gain = np.zeros(self.n)
-        self._loss = np.zeros(self.n)
+        self._avg = np.zeros((2, self.n))  # average gain and average loss, one array for both
 
     def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
         x = self._src(open, high, low, close, volume)
@@ -171,18 +171,19 @@ class RsiState(IndicatorState):
         if self.warm == 1:
             return self.nan()
         p = self.period
-        # TA-Lib adds a gain when diff >= 0 and subtracts diff when diff < 0; adding 0.0 is exact.
+        # Gain and loss side by side: max(±diff, 0). TA-Lib adds a gain when diff >= 0 and subtracts diff
+        # when diff < 0; the loss of a rise is +0.0 here, and the averages never hold -0.0, so the sums
+        # match TA-Lib's bit for bit.
+        moves = np.maximum(diff * _GAIN_LOSS, 0.0)
         if self.warm <= p + 1:
-            self._gain = self._gain + np.maximum(diff, 0.0)
-            self._loss = self._loss - np.minimum(diff, 0.0)
+            self._avg = self._avg + moves
             if self.warm <= p:
                 return self.nan()
-            self._gain = self._gain / p
-            self._loss = self._loss / p
+            self._avg = self._avg / p
         else:
-            self._gain = (self._gain * (p - 1) + np.maximum(diff, 0.0)) / p
-            self._loss = (self._loss * (p - 1) - np.minimum(diff, 0.0)) / p
-        return 100.0 * ratio(self._gain, self._gain + self._loss)
+            self._avg = (self._avg * (p - 1) + moves) / p
+        gain = self._avg[0]
+        return 100.0 * ratio(gain, gain + self._avg[1])
 
 
 class StochState(IndicatorState):

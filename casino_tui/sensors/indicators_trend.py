@@ -263,6 +263,7 @@ class SupertrendState(IndicatorState):
         self._atr.reset()
         self._prev_close = self._upper = self._lower = self._nan
         self._direction = np.full(self.n, -1.0)
+        self._is_up = np.zeros(self.n, dtype=bool)  # direction > 0, kept for the next bar
 
     def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
         self.warm += 1
@@ -271,17 +272,18 @@ class SupertrendState(IndicatorState):
         if self.warm <= self.lookback:
             return self.nans(2)
         mid = (high + low) / 2.0
-        upper, lower = mid + self.mult * a, mid - self.mult * a
+        width = self.mult * a
+        upper, lower = mid + width, mid - width
         if self.warm > self.lookback + 1:
             # A band only tightens, unless the previous close broke through it.
             lower = np.where((lower > self._lower) | (prev_close < self._lower), lower, self._lower)
             upper = np.where((upper < self._upper) | (prev_close > self._upper), upper, self._upper)
-            was_up = self._direction > 0
             self._direction = np.where(
-                was_up, np.where(close < lower, -1.0, 1.0), np.where(close > upper, 1.0, -1.0)
+                self._is_up, np.where(close < lower, -1.0, 1.0), np.where(close > upper, 1.0, -1.0)
             )
+            self._is_up = self._direction > 0
         self._upper, self._lower = upper, lower
-        return np.where(self._direction > 0, lower, upper), self._direction
+        return np.where(self._is_up, lower, upper), self._direction
 
 
 __all__ = [

@@ -10,7 +10,7 @@ move. The sensors themselves (which rule over which indicators) are listed in `c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,14 +116,55 @@ def _vote(up: np.ndarray, down: np.ndarray) -> np.ndarray:
     return np.subtract(up, down, dtype=np.float64)
 
 
-def _strength(distance: np.ndarray, scale: float) -> np.ndarray:
+def _strength(distance: np.ndarray, scale: Any) -> np.ndarray:
     # A vote carries at least half strength; how far past its trigger (>= 0 where it votes) adds the rest,
     # reaching 1 at `scale`. `finish` caps it at 1, once for all sensors.
     return distance * (0.5 / scale) + 0.5
 
 
+# A line a rule reads and when: 0 at this close, 1 at the previous one.
+Read = tuple[Ref, int]
+_ONE: Read = (1.0, 0)  # the denominator of a rule whose scaling is off: dividing by 1.0 is exact
+
+
+class DeclaredRule:
+    """Base of the built-in rules: a rule declares the lines it reads (`lines`) and its numeric parameters
+    (`numbers`); `compute` turns them into votes and the distance past the trigger, which `strength_scale`
+    turns into a strength.
+
+    Calling the rule reads the lines through a `RuleInput`. The shard instead evaluates all rules of one
+    `kind` at once: it stacks their lines into (m, n) arrays and their numbers into (m, 1) columns and calls
+    `compute` once (element-wise arithmetic, so each row equals the single call bit for bit).
+    """
+
+    __slots__ = ()
+
+    def lines(self) -> tuple[Read, ...]:
+        raise NotImplementedError
+
+    def numbers(self) -> tuple[float, ...]:
+        return ()
+
+    def kind(self) -> Hashable:
+        """Rules of equal kind share one `compute` (a flag that changes the arithmetic belongs here)."""
+        return type(self)
+
+    def strength_scale(self) -> float:
+        """The distance past the trigger at which the strength reaches 1."""
+        raise NotImplementedError
+
+    def compute(self, *args: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(votes, distance past the trigger) from the lines, then the numbers, in declaration order."""
+        raise NotImplementedError
+
+    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
+        arrays = [x.now(ref) if when == 0 else x.before(ref) for ref, when in self.lines()]
+        votes, distance = self.compute(*arrays, *self.numbers())
+        return votes, _strength(distance, self.strength_scale())
+
+
 @dataclass(frozen=True, slots=True)
-class Zone:
+class Zone(DeclaredRule):
     """Contrarian oscillator zones: below `low` votes +1 (oversold), above `high` votes -1."""
 
     line: Ref
@@ -131,14 +172,22 @@ class Zone:
     high: float
     scale: float
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        v = x.now(self.line)
-        below, above = self.low - v, v - self.high
-        return _vote(below > 0, above > 0), _strength(np.maximum(below, above), self.scale)
+    def lines(self) -> tuple[Read, ...]:
+        return ((self.line, 0),)
+
+    def numbers(self) -> tuple[float, ...]:
+        return (self.low, self.high)
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def compute(self, v, low, high):  # type: ignore[no-untyped-def,override]
+        below, above = low - v, v - high
+        return _vote(below > 0, above > 0), np.maximum(below, above)
 
 
 @dataclass(frozen=True, slots=True)
-class Level:
+class Level(DeclaredRule):
     """Momentum level: above `mid + band` votes +1, below `mid - band` votes -1 (per unit of price with
     `per_price`)."""
 
@@ -148,16 +197,23 @@ class Level:
     scale: float
     per_price: bool = False
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        v = x.now(self.line)
-        if self.per_price:
-            v = v / x.close
-        up, down = v > self.mid + self.band, v < self.mid - self.band
-        return _vote(up, down), _strength(np.abs(v - self.mid) - self.band, self.scale)
+    def lines(self) -> tuple[Read, ...]:
+        return ((self.line, 0), ("close", 0) if self.per_price else _ONE)
+
+    def numbers(self) -> tuple[float, ...]:
+        return (self.mid, self.band)
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def compute(self, v, per, mid, band):  # type: ignore[no-untyped-def,override]
+        v = v / per
+        up, down = v > mid + band, v < mid - band
+        return _vote(up, down), np.abs(v - mid) - band
 
 
 @dataclass(frozen=True, slots=True)
-class Cross:
+class Cross(DeclaredRule):
     """An event: `fast` crossing above `slow` votes +1, crossing below votes -1, otherwise 0. The spread must
     clear `gap` (in line units, or a fraction of the price with `per_price`), so float noise between two
     lines that have converged does not flap."""
@@ -168,18 +224,25 @@ class Cross:
     per_price: bool = True
     gap: float = 0.0
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        spread = x.now(self.fast) - x.now(self.slow)
-        before = x.before(self.fast) - x.before(self.slow)
-        if self.per_price:
-            spread, before = spread / x.close, before / x.before("close")
-        up = (before <= self.gap) & (spread > self.gap)
-        down = (before >= -self.gap) & (spread < -self.gap)
-        return _vote(up, down), _strength(np.abs(spread), self.scale)
+    def lines(self) -> tuple[Read, ...]:
+        per = (("close", 0), ("close", 1)) if self.per_price else (_ONE, (1.0, 1))
+        return ((self.fast, 0), (self.slow, 0), (self.fast, 1), (self.slow, 1), *per)
+
+    def numbers(self) -> tuple[float, ...]:
+        return (self.gap,)
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def compute(self, f, s, pf, ps, per, prev_per, gap):  # type: ignore[no-untyped-def,override]
+        spread, before = (f - s) / per, (pf - ps) / prev_per
+        up = (before <= gap) & (spread > gap)
+        down = (before >= -gap) & (spread < -gap)
+        return _vote(up, down), np.abs(spread)
 
 
 @dataclass(frozen=True, slots=True)
-class ZoneCross:
+class ZoneCross(DeclaredRule):
     """`fast` crossing `slow` upward from below `mid` votes +1, downward from above `mid` votes -1 (the
     spread must clear `gap`, as in Cross)."""
 
@@ -188,16 +251,24 @@ class ZoneCross:
     mid: float
     gap: float = 1.0
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        pf = x.before(self.fast)
-        spread, before = x.now(self.fast) - x.now(self.slow), pf - x.before(self.slow)
-        up = (before <= self.gap) & (spread > self.gap) & (pf < self.mid)
-        down = (before >= -self.gap) & (spread < -self.gap) & (pf > self.mid)
-        return _vote(up, down), _strength(np.abs(pf - self.mid), self.mid)
+    def lines(self) -> tuple[Read, ...]:
+        return ((self.fast, 0), (self.slow, 0), (self.fast, 1), (self.slow, 1))
+
+    def numbers(self) -> tuple[float, ...]:
+        return (self.mid, self.gap)
+
+    def strength_scale(self) -> float:
+        return self.mid
+
+    def compute(self, f, s, pf, ps, mid, gap):  # type: ignore[no-untyped-def,override]
+        spread, before = f - s, pf - ps
+        up = (before <= gap) & (spread > gap) & (pf < mid)
+        down = (before >= -gap) & (spread < -gap) & (pf > mid)
+        return _vote(up, down), np.abs(pf - mid)
 
 
 @dataclass(frozen=True, slots=True)
-class Above:
+class Above(DeclaredRule):
     """A state: `fast` above `slow` votes +1, below votes -1; strength from the gap relative to the price
     (norm "price") or to `slow` itself (norm "slow")."""
 
@@ -206,42 +277,59 @@ class Above:
     scale: float
     norm: str = "price"
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        f, s = x.now(self.fast), x.now(self.slow)
-        gap = np.abs(f - s) / (x.close if self.norm == "price" else np.abs(s))
-        return _vote(f > s, f < s), _strength(gap, self.scale)
+    def lines(self) -> tuple[Read, ...]:
+        return ((self.fast, 0), (self.slow, 0), ("close", 0))
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def kind(self) -> Hashable:
+        return (Above, self.norm == "price")
+
+    def compute(self, f, s, c):  # type: ignore[no-untyped-def,override]
+        gap = np.abs(f - s) / (c if self.norm == "price" else np.abs(s))
+        return _vote(f > s, f < s), gap
 
 
 @dataclass(frozen=True, slots=True)
-class SlopeSign:
+class SlopeSign(DeclaredRule):
     """Positive and rising votes +1, negative and falling votes -1 (MACD histogram, TRIX)."""
 
     line: Ref
     scale: float
     per_price: bool = False
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        v, p = x.now(self.line), x.before(self.line)
-        size = np.abs(v) / (x.close if self.per_price else 1.0)
-        return _vote((v > 0) & (v > p), (v < 0) & (v < p)), _strength(size, self.scale)
+    def lines(self) -> tuple[Read, ...]:
+        return ((self.line, 0), (self.line, 1), ("close", 0) if self.per_price else _ONE)
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def compute(self, v, p, per):  # type: ignore[no-untyped-def,override]
+        return _vote((v > 0) & (v > p), (v < 0) & (v < p)), np.abs(v) / per
 
 
 @dataclass(frozen=True, slots=True)
-class PriceAndSlope:
+class PriceAndSlope(DeclaredRule):
     """Close above `level` while `slope` rises votes +1; below while it falls votes -1; mixed votes 0."""
 
     level: Ref
     slope: Ref
     scale: float
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        c, lv, sv, sp = x.close, x.now(self.level), x.now(self.slope), x.before(self.slope)
+    def lines(self) -> tuple[Read, ...]:
+        return (("close", 0), (self.level, 0), (self.slope, 0), (self.slope, 1))
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def compute(self, c, lv, sv, sp):  # type: ignore[no-untyped-def,override]
         up, down = (c > lv) & (sv > sp), (c < lv) & (sv < sp)
-        return _vote(up, down), _strength(np.abs(c - lv) / c, self.scale)
+        return _vote(up, down), np.abs(c - lv) / c
 
 
 @dataclass(frozen=True, slots=True)
-class BandBreakout:
+class BandBreakout(DeclaredRule):
     """Close above the upper band votes +1, below the lower votes -1 (outputs 0 and 2 of `band`); with
     `previous`, against the previous close's bands (a channel that includes the current bar)."""
 
@@ -249,96 +337,143 @@ class BandBreakout:
     previous: bool = False
     scale: float = 0.25
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        read = x.before if self.previous else x.now
-        c, upper, lower = x.close, read((self.band, 0)), read((self.band, 2))
+    def lines(self) -> tuple[Read, ...]:
+        when = 1 if self.previous else 0
+        return (("close", 0), ((self.band, 0), when), ((self.band, 2), when))
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def compute(self, c, upper, lower):  # type: ignore[no-untyped-def,override]
         above, below = c - upper, lower - c
-        return _vote(above > 0, below > 0), _strength(np.maximum(above, below) / (upper - lower), self.scale)
+        return _vote(above > 0, below > 0), np.maximum(above, below) / (upper - lower)
 
 
 @dataclass(frozen=True, slots=True)
-class BandReversion:
+class BandReversion(DeclaredRule):
     """Previous close below the lower band and this close back inside votes +1; the mirror votes -1."""
 
     band: str
     scale: float = 0.25
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        c, pc = x.close, x.before("close")
-        upper, lower = x.now((self.band, 0)), x.now((self.band, 2))
-        p_upper, p_lower = x.before((self.band, 0)), x.before((self.band, 2))
+    def lines(self) -> tuple[Read, ...]:
+        upper, lower = (self.band, 0), (self.band, 2)
+        return (("close", 0), ("close", 1), (upper, 0), (lower, 0), (upper, 1), (lower, 1))
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def compute(self, c, pc, upper, lower, p_upper, p_lower):  # type: ignore[no-untyped-def,override]
         up, down = (pc < p_lower) & (c >= lower), (pc > p_upper) & (c <= upper)
         depth = np.maximum(p_lower - pc, pc - p_upper) / (p_upper - p_lower)
-        return _vote(up, down), _strength(depth, self.scale)
+        return _vote(up, down), depth
 
 
 @dataclass(frozen=True, slots=True)
-class PercentB:
+class PercentB(DeclaredRule):
     """Bollinger %B below `low` votes +1, above `high` votes -1."""
 
     band: str
     low: float
     high: float
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        upper, lower = x.now((self.band, 0)), x.now((self.band, 2))
-        pb = (x.close - lower) / (upper - lower)
-        below, above = self.low - pb, pb - self.high
-        return _vote(below > 0, above > 0), _strength(np.maximum(below, above), 0.25)
+    def lines(self) -> tuple[Read, ...]:
+        return (("close", 0), ((self.band, 0), 0), ((self.band, 2), 0))
+
+    def numbers(self) -> tuple[float, ...]:
+        return (self.low, self.high)
+
+    def strength_scale(self) -> float:
+        return 0.25
+
+    def compute(self, c, upper, lower, low, high):  # type: ignore[no-untyped-def,override]
+        pb = (c - lower) / (upper - lower)
+        below, above = low - pb, pb - high
+        return _vote(below > 0, above > 0), np.maximum(below, above)
 
 
 @dataclass(frozen=True, slots=True)
-class DiTrend:
+class DiTrend(DeclaredRule):
     """ADX at or above `min_adx`: +DI over -DI votes +1, -DI over +DI votes -1 (outputs adx, +DI, -DI)."""
 
     key: str
     min_adx: float
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        adx, pdi, mdi = x.now((self.key, 0)), x.now((self.key, 1)), x.now((self.key, 2))
-        strong = adx >= self.min_adx
-        return _vote(strong & (pdi > mdi), strong & (mdi > pdi)), _strength(adx - self.min_adx, 30.0)
+    def lines(self) -> tuple[Read, ...]:
+        return (((self.key, 0), 0), ((self.key, 1), 0), ((self.key, 2), 0))
+
+    def numbers(self) -> tuple[float, ...]:
+        return (self.min_adx,)
+
+    def strength_scale(self) -> float:
+        return 30.0
+
+    def compute(self, adx, pdi, mdi, min_adx):  # type: ignore[no-untyped-def,override]
+        strong = adx >= min_adx
+        return _vote(strong & (pdi > mdi), strong & (mdi > pdi)), adx - min_adx
 
 
 @dataclass(frozen=True, slots=True)
-class AroonTrend:
+class AroonTrend(DeclaredRule):
     """Aroon up at or above `strong` with down at or below `weak` votes +1; the mirror votes -1."""
 
     key: str
     strong: float = 70.0
     weak: float = 30.0
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        down, up = x.now((self.key, 0)), x.now((self.key, 1))
-        bull = (up >= self.strong) & (down <= self.weak)
-        bear = (down >= self.strong) & (up <= self.weak)
-        return _vote(bull, bear), _strength(np.abs(up - down) - (self.strong - self.weak), 100.0)
+    def lines(self) -> tuple[Read, ...]:
+        return (((self.key, 0), 0), ((self.key, 1), 0))
+
+    def numbers(self) -> tuple[float, ...]:
+        return (self.strong, self.weak)
+
+    def strength_scale(self) -> float:
+        return 100.0
+
+    def compute(self, down, up, strong, weak):  # type: ignore[no-untyped-def,override]
+        bull = (up >= strong) & (down <= weak)
+        bear = (down >= strong) & (up <= weak)
+        return _vote(bull, bear), np.abs(up - down) - (strong - weak)
 
 
 @dataclass(frozen=True, slots=True)
-class Cloud:
+class Cloud(DeclaredRule):
     """Close above both Ichimoku spans votes +1, below both votes -1, inside the cloud 0."""
 
     key: str
     scale: float = 0.01
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        c, a, b = x.close, x.now((self.key, 2)), x.now((self.key, 3))
+    def lines(self) -> tuple[Read, ...]:
+        return (("close", 0), ((self.key, 2), 0), ((self.key, 3), 0))
+
+    def strength_scale(self) -> float:
+        return self.scale
+
+    def compute(self, c, a, b):  # type: ignore[no-untyped-def,override]
         above, below = c - np.maximum(a, b), np.minimum(a, b) - c
-        return _vote(above > 0, below > 0), _strength(np.maximum(above, below) / c, self.scale)
+        return _vote(above > 0, below > 0), np.maximum(above, below) / c
 
 
 @dataclass(frozen=True, slots=True)
-class Deviation:
+class Deviation(DeclaredRule):
     """Fade a stretch: close more than `k` ATRs below `line` votes +1, more than `k` above votes -1."""
 
     line: Ref
     atr: Ref
     k: float
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
-        z = (x.close - x.now(self.line)) / x.now(self.atr)
-        return _vote(z < -self.k, z > self.k), _strength(np.abs(z) - self.k, self.k)
+    def lines(self) -> tuple[Read, ...]:
+        return (("close", 0), (self.line, 0), (self.atr, 0))
+
+    def numbers(self) -> tuple[float, ...]:
+        return (self.k,)
+
+    def strength_scale(self) -> float:
+        return self.k
+
+    def compute(self, c, level, atr, k):  # type: ignore[no-untyped-def,override]
+        z = (c - level) / atr
+        return _vote(z < -k, z > k), np.abs(z) - k
 
 
 def finish(votes: np.ndarray, strengths: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

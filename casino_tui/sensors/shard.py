@@ -17,7 +17,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from casino_tui.model import TIMEFRAMES, Candle
-from casino_tui.sensors.catalog import CATALOG, TREND_RULE, RuleInput, SensorSpec, finish, sensors_of
+from casino_tui.sensors.catalog import CATALOG, TREND_RULE, SensorSpec, sensors_of
+from casino_tui.sensors.rulebatch import RuleBatch
+from casino_tui.sensors.rules import finish
 
 HISTORY_LEN = 300  # candles kept per symbol and timeframe for a re-warm (covers the longest lookback x 3)
 _NAN = float("nan")
@@ -81,6 +83,8 @@ class _Book:
 
         self.sensors = [(spec.name, spec.rule, index_of(spec)) for spec in specs]
         self.trend = (trend.name, trend.rule, index_of(trend))
+        self.batch = RuleBatch(n, [*self.sensors, self.trend])
+        self.generation = 0  # closes fed since construction (never reset: it tells one close from the next)
         self.ring = np.full((history_len, 5, n), _NAN)
         self.ring_ms = np.zeros(history_len, dtype=np.int64)
         self.reset()
@@ -94,6 +98,7 @@ class _Book:
         self.prev_close = np.full(self.n, _NAN)
         self.seen = np.zeros(self.n, dtype=bool)
         self.ring.fill(_NAN)
+        self.batch.forget()
         self.count = 0  # rows pushed since the last reset (the ring holds the newest min(count, len))
 
     def push(self, open_ms: int, raw: np.ndarray) -> None:
@@ -114,6 +119,7 @@ class _Book:
         o, h, lo, c, v = candle
         self.before = self.now
         self.now = [state.update(o, h, lo, c, v) for state in self.states]
+        self.generation += 1
         self.prev_close = self.close
         self.close = np.where(seen, c, _NAN)
         self.seen = seen
@@ -212,20 +218,12 @@ class SensorShard:
         return self._vote(book)
 
     def _vote(self, book: _Book) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # Rules fill raw (k + 1, n) rows, the trend last; the contract is applied once to the whole block.
+        # Raw (k + 1, n) rows, the trend last; the contract is applied once to the whole block.
         k = len(book.sensors)
-        raw_votes = np.zeros((k + 1, book.n))
-        raw_strengths = np.zeros((k + 1, book.n))
-        valid = np.zeros((k + 1, book.n), dtype=bool)
-        finite: dict[Any, np.ndarray] = {}
         with np.errstate(all="ignore"):
-            for j, (name, rule, index) in enumerate((*book.sensors, book.trend)):
-                x = RuleInput(book.close, book.prev_close, book.now, book.before, index, finite)
-                try:
-                    raw_votes[j], raw_strengths[j] = rule(x)
-                    valid[j] = True if x.read_mask is None else x.read_mask
-                except Exception as exc:
-                    self._rule_failed(name, exc)
+            raw_votes, raw_strengths, valid = book.batch.evaluate(
+                book.close, book.prev_close, book.now, book.before, book.generation, self._rule_failed
+            )
             valid &= np.isfinite(book.close)  # a cold symbol (no candle yet) has a NaN close
             votes, strengths = finish(raw_votes, raw_strengths, valid)
         return votes[:k].T.copy(), strengths[:k].T.copy(), votes[k].copy()
