@@ -151,6 +151,7 @@ class Runtime:
         self.croupier.restore(restored.brackets)
         if restored.weights:
             self.player.load_weights(restored.weights)
+        restore_breakers(self.exchange, restored.breakers)
         self.exchange.set_sinks(self.engine, _UserSink(self))
         try:
             await self.exchange.start(self.symbols)
@@ -426,6 +427,7 @@ class Runtime:
             restored.paused = state.paused
             restored.next_bracket_seq = state.next_bracket_seq
             restored.weights = state.weights
+            restored.breakers = state.breakers
         self._recovered_after_seq = after
         tail = self.journal.read(after)
         for entry in tail:
@@ -500,6 +502,7 @@ class Runtime:
             next_bracket_seq=self.croupier.next_bracket_seq,
             brackets=[msgspec.to_builtins(b) for b in self.croupier.brackets],
             weights=self.player.weights_state() if self.player is not None else {},
+            breakers=saved_breakers(self.exchange),
         )
 
     def save_state(self) -> None:
@@ -649,6 +652,32 @@ def _with_leg_intent(raw: dict[str, Any], cid: str) -> dict[str, Any]:
     return out
 
 
+def saved_breakers(exchange: Exchange) -> dict[str, object]:
+    """Open breakers and how long they still have to cool down, for the snapshot."""
+    return {
+        b.name: {"state": b.state, "reason": b.reason, "cooldown_s": b.cooldown_s}
+        for b in exchange.health().breakers
+        if b.state != "CLOSED"
+    }
+
+
+def restore_breakers(exchange: Exchange, saved: dict[str, object]) -> None:
+    """Re-open the breakers that were open at the last snapshot, for the rest of their cooldown: a restart must
+    not hammer an endpoint group (or a ban) that the previous run had backed off from."""
+    breakers = getattr(exchange, "breakers", None)
+    if not breakers or not saved:
+        return
+    by_name = {getattr(b, "name", str(k)): b for k, b in breakers.items()}
+    for name, entry in saved.items():
+        breaker = by_name.get(name)
+        if breaker is None or not isinstance(entry, dict) or entry.get("state") != "OPEN":
+            continue
+        seconds = float(entry.get("cooldown_s") or 0.0)
+        if seconds > 0:
+            breaker.force_open(f"restored: {entry.get('reason', '')}", seconds)
+            log.warning("breaker %s restored OPEN for %.0fs: %s", name, seconds, entry.get("reason", ""))
+
+
 class _Restored:
     """What recovery hands to the components before they start."""
 
@@ -657,6 +686,7 @@ class _Restored:
         self.next_bracket_seq = 1
         self.brackets: list[Bracket] = []
         self.weights: dict[str, object] = {}
+        self.breakers: dict[str, object] = {}
 
 
 class _UserSink:
