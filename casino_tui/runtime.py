@@ -18,6 +18,7 @@ import msgspec
 
 from casino_tui.config import Config
 from casino_tui.control import ReconcileReport, SweepResult
+from casino_tui.engine import retries
 from casino_tui.engine.brackets import Bracket, bracket_id
 from casino_tui.engine.candles import CandleBook
 from casino_tui.engine.clock import Clock, ManualClock, SimClock, WallClock
@@ -108,7 +109,7 @@ class Runtime:
             self._stop_requested = asyncio.Event()
         self.status = "STARTING"
         try:
-            all_rules = await self.exchange.symbol_rules()
+            all_rules = await retries.read(self.exchange.symbol_rules)
         except ExchangeError as exc:
             raise StartupError(f"cannot read symbol rules from {self.exchange.name}: {exc}") from None
         probe = getattr(self.exchange, "check_permissions", None)
@@ -155,7 +156,7 @@ class Runtime:
         self.exchange.set_sinks(self.engine, _UserSink(self))
         try:
             await self.exchange.start(self.symbols)
-            self._balance = await self.exchange.balance()
+            self._balance = await retries.read(self.exchange.balance)
         except AuthError as exc:
             raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
         self._start_balance = self._balance.wallet
@@ -239,7 +240,9 @@ class Runtime:
         now = self.clock.now_ms()
 
         async def one(tf: str, symbol: str) -> None:
-            history[tf][symbol] = await self.exchange.klines(symbol, tf, WARMUP_CANDLES, end_ms=now)
+            history[tf][symbol] = await retries.read(
+                lambda: self.exchange.klines(symbol, tf, WARMUP_CANDLES, end_ms=now)
+            )
 
         await asyncio.gather(*(one(tf, s) for tf in TIMEFRAMES for s in self.symbols))
         return history

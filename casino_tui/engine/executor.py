@@ -1,13 +1,15 @@
 """OrderExecutor: the only code that submits or cancels orders on the exchange.
 
 It applies the one rule that matters most (never resend after an unknown outcome: look the order up by its
-client id instead), retries definite failures with exponential backoff and jitter, writes the intent to the
-journal before the send and the acknowledgement after it, and times every request.
+client id instead), repeats definite failures with backoff and jitter under the rules of `retries` (the one
+retry layer: an order is sent at most `MAX_SENDS_PER_ORDER` times), writes the intent to the journal before
+the send and the acknowledgement after it, and times every request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import random
@@ -16,18 +18,23 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 
 from casino_tui.engine.clock import Clock
 from casino_tui.engine.crashpoints import crash_point
+from casino_tui.engine.retries import (
+    LOOKUP_ATTEMPTS,
+    MAX_SENDS_PER_ORDER,
+    READ_ATTEMPTS,
+    backoff,
+    retrying,
+    run,
+)
 from casino_tui.exchange.base import (
-    BreakerOpenError,
     Exchange,
     ExchangeError,
     OrderNotFoundError,
-    RateLimitedError,
     RejectedError,
-    RetriableError,
     UnknownOutcomeError,
 )
 from casino_tui.model import OrderRequest, OrderUpdate
@@ -75,7 +82,7 @@ async def _maybe_await(value: Any) -> None:
 
 
 class OrderExecutor:
-    """Submits and cancels orders with the retry rules of DESIGN.md §8; everything else is the caller's."""
+    """Submits and cancels orders, and runs the engine's reads, under the rules of `retries` (DESIGN.md §8)."""
 
     def __init__(
         self,
@@ -83,8 +90,9 @@ class OrderExecutor:
         clock: Clock,
         journal: OrderJournal | None = None,
         *,
-        max_attempts: int = 4,
-        lookup_attempts: int = 5,
+        max_sends: int = MAX_SENDS_PER_ORDER,
+        read_attempts: int = READ_ATTEMPTS,
+        lookup_attempts: int = LOOKUP_ATTEMPTS,
         backoff_s: float = 0.2,
         max_backoff_s: float = 3.0,
         max_rate_limit_wait_s: float = 5.0,
@@ -94,7 +102,8 @@ class OrderExecutor:
         self.exchange = exchange
         self.clock = clock
         self.journal = journal
-        self.max_attempts = max_attempts
+        self.max_sends = max_sends
+        self.read_attempts = read_attempts
         self.lookup_attempts = lookup_attempts
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -116,7 +125,7 @@ class OrderExecutor:
     async def place(self, request: OrderRequest) -> OrderUpdate:
         """Send `request`; return its acknowledgement, or the looked-up state after an unknown outcome.
 
-        Raises RejectedError, BreakerOpenError, RetriableError (attempts exhausted) or UnresolvedOrderError.
+        Raises RejectedError, BreakerOpenError, RetriableError (sends exhausted) or UnresolvedOrderError.
         """
         # Write the intent before the send: a crash between the two must not lose the order.
         if self.journal is not None:
@@ -134,7 +143,10 @@ class OrderExecutor:
             crash_point("after_intent")
         started = time.perf_counter()
         try:
-            update = await self._with_retries(lambda: self.exchange.place_order(request))
+            # A new order is not repeatable: an unknown outcome ends the sends and starts the lookups.
+            update = await run(
+                self._retrying(self.max_sends, repeatable=False), lambda: self.exchange.place_order(request)
+            )
         except UnknownOutcomeError as exc:
             self.unknown_outcomes += 1
             log.warning(
@@ -171,23 +183,26 @@ class OrderExecutor:
         return update
 
     async def cancel(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate | None:
-        """Cancel an order; None if the exchange does not know it (-2011: already filled, cancelled or gone)."""
+        """Cancel an order; None if the exchange does not know it (-2011: already filled, cancelled or gone).
+
+        A cancel is repeatable, but after an unknown outcome the order is looked up first: the cancel may
+        have done its job, or the order may have filled meanwhile, and the caller must hear which.
+        """
         started = time.perf_counter()
         try:
-            for _ in range(self.lookup_attempts):
-                try:
-                    return await self._with_retries(
-                        lambda: self.exchange.cancel_order(symbol, client_id, conditional)
-                    )
-                except OrderNotFoundError:
-                    return None
-                except UnknownOutcomeError:
-                    # A cancel is safe to repeat, but look first: the first one may have done the job.
-                    self.unknown_outcomes += 1
-                    found = await self._lookup_once(symbol, client_id, conditional)
-                    if found is None or found.status.is_final:
-                        return found
-            raise UnknownOutcomeError(f"{client_id}: cancel outcome still unknown")
+            async for attempt in self._retrying(self.max_sends, repeatable=True):
+                with attempt:
+                    try:
+                        return await self.exchange.cancel_order(symbol, client_id, conditional)
+                    except OrderNotFoundError:
+                        return None
+                    except UnknownOutcomeError:
+                        self.unknown_outcomes += 1
+                        found = await self._lookup_once(symbol, client_id, conditional)
+                        if found is None or found.status.is_final:
+                            return found
+                        raise
+            raise AssertionError("unreachable: the last failure is re-raised")
         except RejectedError as exc:
             self.rejected += 1
             log.warning("cancel %s rejected: %s", client_id, exc, extra={"symbol": symbol})
@@ -199,15 +214,8 @@ class OrderExecutor:
             self._record_duration(time.perf_counter() - started)
 
     async def query(self, request: Callable[[], Awaitable[T]]) -> T:
-        """Run a read-only request (open orders, positions ...) with the same backoff; reads are safe to repeat."""
-        for attempt in range(self.max_attempts):
-            try:
-                return await self._with_retries(request)
-            except UnknownOutcomeError:
-                if attempt == self.max_attempts - 1:
-                    raise
-                await self.sleep(self.backoff_delay(attempt))
-        raise AssertionError("unreachable")
+        """Run a read-only request (open orders, positions ...); reads are safe to repeat, unknown outcome or not."""
+        return await run(self._retrying(self.read_attempts, repeatable=True), request)
 
     def observe(self, update: OrderUpdate) -> None:
         """Feed a user-stream order update; it settles a pending unknown outcome for the same client id."""
@@ -215,44 +223,26 @@ class OrderExecutor:
         if future is not None and not future.done():
             future.set_result(update)
 
+    def backoff_delay(self, attempt: int) -> float:
+        """Delay before retry `attempt` (0-based): base·2^n capped, plus jitter U(0, base)."""
+        return min(self.max_backoff_s, self.backoff_s * (2**attempt)) + self._rng.uniform(0, self.backoff_s)
+
     # -- internals --------------------------------------------------------------------------------------
 
-    async def _with_retries(self, request: Callable[[], Awaitable[T]]) -> T:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception(self._is_retriable),
+    def _retrying(self, attempts: int, *, repeatable: bool) -> AsyncRetrying:
+        return retrying(
+            attempts=attempts,
+            repeatable=repeatable,
+            max_rate_limit_wait_s=self.max_rate_limit_wait_s,
+            wait=backoff(self.backoff_delay),
             sleep=self.sleep,
             before_sleep=self._count_retry,
-            reraise=True,
         )
-        result: T
-        async for attempt in retrying:
-            with attempt:
-                result = await request()
-        return result
-
-    def _is_retriable(self, exc: BaseException) -> bool:
-        """Only definite failures (the request did nothing) are repeated; a long ban is the caller's problem."""
-        if isinstance(exc, RateLimitedError):
-            return not exc.banned and exc.retry_after_s <= self.max_rate_limit_wait_s
-        return isinstance(exc, RetriableError) and not isinstance(exc, BreakerOpenError)
-
-    def _wait(self, state: RetryCallState) -> float:
-        delay = self.backoff_delay(state.attempt_number - 1)
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, RateLimitedError):
-            delay = max(delay, exc.retry_after_s)
-        return delay
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.retries += 1
         exc = state.outcome.exception() if state.outcome is not None else None
         log.info("retrying after %s (attempt %d)", exc, state.attempt_number)
-
-    def backoff_delay(self, attempt: int) -> float:
-        """Delay before retry `attempt` (0-based): base·2^n capped, plus jitter U(0, base)."""
-        return min(self.max_backoff_s, self.backoff_s * (2**attempt)) + self._rng.uniform(0, self.backoff_s)
 
     async def _lookup_once(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate | None:
         try:
@@ -268,36 +258,43 @@ class OrderExecutor:
         self._awaiting[request.client_id] = future
         conditional = request.type.is_conditional
         answered = 0
-        try:
-            for attempt in range(self.lookup_attempts):
-                if future.done():
-                    return future.result()
-                try:
-                    found = await self.exchange.get_order(request.symbol, request.client_id, conditional)
-                except ExchangeError as exc:
-                    log.info(
-                        "lookup of %s failed: %s", request.client_id, exc, extra={"symbol": request.symbol}
-                    )
-                    found = None
-                else:
-                    answered += 1
-                if found is not None:
-                    log.info(
-                        "%s resolved by lookup: %s",
-                        request.client_id,
-                        found.status,
-                        extra={"symbol": request.symbol},
-                    )
-                    return found
-                if future.done():
-                    return future.result()
-                # Wait on the stream for the backoff delay instead of sleeping blind.
-                try:
-                    return await asyncio.wait_for(asyncio.shield(future), self.backoff_delay(attempt))
-                except TimeoutError:
-                    pass
+
+        async def look_up() -> OrderUpdate | None:
+            nonlocal answered
             if future.done():
                 return future.result()
+            try:
+                found = await self.exchange.get_order(request.symbol, request.client_id, conditional)
+            except ExchangeError as exc:
+                log.info("lookup of %s failed: %s", request.client_id, exc, extra={"symbol": request.symbol})
+                return None
+            answered += 1
+            return found
+
+        async def wait_on_stream(seconds: float) -> None:
+            # Between lookups, wait on the stream for the backoff delay instead of sleeping blind.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), seconds)
+
+        lookups = AsyncRetrying(
+            stop=stop_after_attempt(self.lookup_attempts),
+            wait=backoff(self.backoff_delay),
+            retry=retry_if_result(lambda found: found is None),
+            sleep=wait_on_stream,
+            retry_error_callback=lambda _state: None,
+        )
+        try:
+            found = await lookups(look_up)
+            if future.done():
+                return future.result()
+            if found is not None:
+                log.info(
+                    "%s resolved by lookup: %s",
+                    request.client_id,
+                    found.status,
+                    extra={"symbol": request.symbol},
+                )
+                return found
             self.errors += 1
             raise UnresolvedOrderError(request, answered, self.lookup_attempts)
         finally:

@@ -1,4 +1,4 @@
-"""Circuit breakers, retry with backoff, and the rules that say which failures may be repeated.
+"""Circuit breakers, the failures that count against them, and the backoff between reconnects.
 
 A breaker guards one endpoint group: after `failure_threshold` consecutive failures it opens and refuses
 calls; after `open_seconds` it lets `trial_calls` requests through (half-open) and closes when they all
@@ -7,11 +7,8 @@ succeed. Only failures that say the exchange is unwell count: a rejected order i
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from casino_tui.engine.clock import Clock
 from casino_tui.exchange.base import (
@@ -24,8 +21,6 @@ from casino_tui.exchange.base import (
     RetriableError,
     UnknownOutcomeError,
 )
-
-T = TypeVar("T")
 
 
 class BreakerStatus(enum.StrEnum):
@@ -161,15 +156,6 @@ def counts_against_breaker(exc: BaseException) -> bool:
     return isinstance(exc, RetriableError | UnknownOutcomeError)
 
 
-def is_safe_to_retry(exc: BaseException, idempotent: bool) -> bool:
-    """Whether repeating the request cannot do harm: definite failures always, unknown outcomes only on reads."""
-    if isinstance(exc, RateLimitedError):
-        return False  # waiting out a 429/418 is the limiter's job, not a tight retry loop
-    if isinstance(exc, UnknownOutcomeError):
-        return idempotent
-    return isinstance(exc, RetriableError)
-
-
 def describe(exc: BaseException) -> str:
     """A short reason for the Breakers pane: class name and code, never the request."""
     if isinstance(exc, ExchangeError):
@@ -179,7 +165,10 @@ def describe(exc: BaseException) -> str:
 
 
 class RetryPolicy:
-    """Exponential backoff with full jitter: attempt n waits uniform(base·2ⁿ·(1-jitter), base·2ⁿ), capped."""
+    """Exponential backoff with full jitter: attempt n waits uniform(base·2ⁿ·(1-jitter), base·2ⁿ), capped.
+
+    The streams' reconnect delay; a failed request is repeated (or not) by engine/retries.py alone.
+    """
 
     def __init__(
         self,
@@ -203,21 +192,3 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number `attempt` (0-based)."""
         ceiling = min(self.max_s, self.base_s * self.factor**attempt)
         return ceiling * (1.0 - self.jitter * self._rng.random())
-
-
-async def retry_call(
-    call: Callable[[], Awaitable[T]],
-    policy: RetryPolicy,
-    idempotent: bool,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> T:
-    """Run `call`, repeating it per `policy` only while `is_safe_to_retry` says so; re-raise the last error."""
-    attempt = 0
-    while True:
-        try:
-            return await call()
-        except ExchangeError as exc:
-            if attempt + 1 >= policy.attempts or not is_safe_to_retry(exc, idempotent):
-                raise
-            await sleep(policy.delay(attempt))
-            attempt += 1

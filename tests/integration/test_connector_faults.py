@@ -68,24 +68,30 @@ async def test_unknown_outcome_on_a_conditional_order_is_not_resent_either() -> 
         assert found is not None and found.is_conditional and found.status is OrderStatus.NEW
 
 
-async def test_service_unavailable_is_a_definite_failure_and_is_retried_once_placed() -> None:
+async def test_service_unavailable_is_a_definite_failure_that_the_connector_sends_once() -> None:
     async with connected() as (sandbox, exchange, _rec):
-        sandbox.set_faults({"service_unavailable": 2})
-        ack = await exchange.place_order(_entry("su-1"))
-        assert ack.status is OrderStatus.FILLED
+        sandbox.set_faults({"service_unavailable": 1})
+        with pytest.raises(RetriableError) as info:
+            await exchange.place_order(_entry("su-1"))
+        assert not isinstance(info.value, UnknownOutcomeError)
         state = await sandbox.state()
-        assert state.orders_received.get("su-1") == 3 and state.orders_placed.get("su-1") == 1
+        assert state.orders_received.get("su-1") == 1, "the transport repeated a request by itself"
+        assert "su-1" not in state.orders_placed
+        # Repeating it is the engine's retry layer's decision (tests/integration/test_retry_layer.py).
+        assert (await exchange.place_order(_entry("su-1"))).status is OrderStatus.FILLED
 
 
-async def test_throttled_entry_is_retried_and_reduce_only_is_exempt() -> None:
+async def test_throttled_entry_is_a_definite_failure_and_reduce_only_is_exempt() -> None:
     async with connected() as (sandbox, exchange, _rec):
         await exchange.place_order(_entry("th-e"))
         sandbox.set_faults({"throttle": 1})
         close = OrderRequest("BTCUSDT", Side.SELL, OrderType.MARKET, QTY, "th-close", reduce_only=True)
         assert (await exchange.place_order(close)).status is OrderStatus.FILLED
         assert (await sandbox.state()).orders_received.get("th-close") == 1  # exempt from -1008
-        assert (await exchange.place_order(_entry("th-2"))).status is OrderStatus.FILLED
-        assert (await sandbox.state()).orders_received.get("th-2") == 2  # throttled once, then placed
+        with pytest.raises(RetriableError) as info:
+            await exchange.place_order(_entry("th-2"))
+        assert info.value.code == -1008
+        assert (await sandbox.state()).orders_received.get("th-2") == 1
 
 
 async def test_open_orders_breaker_blocks_entries_but_not_protection() -> None:
@@ -103,14 +109,13 @@ async def test_open_orders_breaker_blocks_entries_but_not_protection() -> None:
                 trigger_price=last * 0.9,
             )
         )
-        # Four attempts of one entry, then the first of the next: five failures open the breaker.
+        # Five entries, each sent once and refused: five consecutive failures open the breaker.
         sandbox.set_faults({"service_unavailable": 5})
-        with pytest.raises(RetriableError):
-            await exchange.place_order(_entry("br-f1"))
-        with pytest.raises(BreakerOpenError):
-            await exchange.place_order(_entry("br-f2"))
+        for n in range(5):
+            with pytest.raises(RetriableError):
+                await exchange.place_order(_entry(f"br-f{n}"))
         received = (await sandbox.state()).orders_received
-        assert received.get("br-f1") == 4 and received.get("br-f2") == 1
+        assert [received.get(f"br-f{n}") for n in range(5)] == [1] * 5
         assert exchange.breakers[EndpointGroup.ORDERS].is_open
         with pytest.raises(BreakerOpenError):
             await exchange.place_order(_entry("br-blocked"))

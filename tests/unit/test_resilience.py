@@ -1,4 +1,4 @@
-"""Circuit breaker transitions, retry rules, and how Binance failures are classified."""
+"""Circuit breaker transitions, the reconnect backoff, and how Binance failures are classified."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from casino_tui.engine.resilience import (
     CircuitBreaker,
     RetryPolicy,
     counts_against_breaker,
-    is_safe_to_retry,
-    retry_call,
 )
 from casino_tui.exchange.base import (
     AuthError,
@@ -123,7 +121,7 @@ class TestCircuitBreaker:
         assert snap.cooldown_s == 45.0
 
 
-class TestRetryRules:
+class TestBreakerRulesAndBackoff:
     def test_only_service_failures_count_against_the_breaker(self) -> None:
         assert counts_against_breaker(RetriableError("503"))
         assert counts_against_breaker(UnknownOutcomeError("timeout"))
@@ -131,13 +129,6 @@ class TestRetryRules:
         assert not counts_against_breaker(OrderNotFoundError("-2011"))
         assert not counts_against_breaker(AuthError("-2015"))
         assert not counts_against_breaker(RateLimitedError("429"))
-
-    def test_unknown_outcome_is_retried_only_for_reads(self) -> None:
-        assert is_safe_to_retry(UnknownOutcomeError("t"), idempotent=True)
-        assert not is_safe_to_retry(UnknownOutcomeError("t"), idempotent=False)
-        assert is_safe_to_retry(RetriableError("503 Service Unavailable"), idempotent=False)
-        assert not is_safe_to_retry(RejectedError("-2019"), idempotent=True)
-        assert not is_safe_to_retry(RateLimitedError("429"), idempotent=True)
 
     def test_backoff_grows_exponentially_within_the_jitter_band_and_caps(self) -> None:
         policy = RetryPolicy(attempts=10, base_s=0.2, factor=2, max_s=3.0, jitter=0.5, rng=random.Random(1))
@@ -149,52 +140,6 @@ class TestRetryRules:
         a = RetryPolicy(rng=random.Random(7))
         b = RetryPolicy(rng=random.Random(7))
         assert [a.delay(i) for i in range(4)] == [b.delay(i) for i in range(4)]
-
-    async def test_retry_call_repeats_definite_failures_then_succeeds(self) -> None:
-        calls = []
-        slept: list[float] = []
-
-        async def flaky() -> str:
-            calls.append(1)
-            if len(calls) < 3:
-                raise RetriableError("503 Service Unavailable")
-            return "ok"
-
-        async def sleep(s: float) -> None:
-            slept.append(s)
-
-        result = await retry_call(
-            flaky, RetryPolicy(attempts=4, rng=random.Random(0)), idempotent=False, sleep=sleep
-        )
-        assert result == "ok" and len(calls) == 3 and len(slept) == 2
-
-    async def test_retry_call_never_resends_a_write_of_unknown_outcome(self) -> None:
-        calls = []
-
-        async def timeout() -> str:
-            calls.append(1)
-            raise UnknownOutcomeError("POST /fapi/v1/order: no answer in time")
-
-        async def sleep(s: float) -> None:
-            return None
-
-        with pytest.raises(UnknownOutcomeError):
-            await retry_call(timeout, RetryPolicy(attempts=5), idempotent=False, sleep=sleep)
-        assert len(calls) == 1
-
-    async def test_retry_call_gives_up_after_the_last_attempt(self) -> None:
-        calls = []
-
-        async def down() -> str:
-            calls.append(1)
-            raise RetriableError("down")
-
-        async def sleep(s: float) -> None:
-            return None
-
-        with pytest.raises(RetriableError):
-            await retry_call(down, RetryPolicy(attempts=3), idempotent=True, sleep=sleep)
-        assert len(calls) == 3
 
 
 def _classify(status: int, body: bytes, *, is_write: bool = True, **kw: object):

@@ -1,6 +1,6 @@
 """`BinanceExchange`: the native Binance USD-M connector behind the `Exchange` protocol.
 
-REST through `BinanceRest` (signing, limiter, breakers, retries), market data on one combined /market
+REST through `BinanceRest` (signing, limiter, breakers; each request sent once), market data on one combined /market
 socket, user data on /private with a listenKey. Plain orders go to /fapi/v1/order; TP/SL go to the Algo
 Service (/fapi/v1/algoOrder) since 2025-12-09. An open orders breaker blocks new entries only: cancels,
 queries and reduce-only/close-position orders still go out, because protecting a position matters most.
@@ -139,7 +139,6 @@ class BinanceExchange:
             self.limiter,
             self.breakers,
             recv_window_ms=config.recv_window_ms,
-            retry=RetryPolicy(attempts=4, base_s=0.2, max_s=3.0, rng=self._rng),
             transport=transport,
         )
         self._market_sink: MarketSink = _NullSink()

@@ -1,17 +1,17 @@
-"""Binance REST transport: one keep-alive httpx client, signing, server-time offset, limiter, breakers, retry.
+"""Binance REST transport: one keep-alive httpx client, signing, server-time offset, limiter, breakers.
 
 Every call names an `Endpoint` (method, path, group, weight, security). One attempt goes: breaker gate →
 limiter budget → sign with a fresh timestamp → send → feed the limiter from the answer's headers →
-classify failures → tell the breaker. Around the attempt: one resync-and-retry on -1021, and backoff
-retries only where `is_safe_to_retry` allows (never an order whose outcome is unknown).
+classify failures → tell the breaker. Each call is sent once; the one resend here follows -1021, after a
+clock resync. Repeating a failed request is the engine's retry layer's decision (engine/retries.py), which
+alone knows whether it is an order that must be looked up instead.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 import httpx
@@ -22,10 +22,8 @@ from casino_tui.engine.ratelimit import Priority, RateLimiter
 from casino_tui.engine.resilience import (
     BreakerStatus,
     CircuitBreaker,
-    RetryPolicy,
     counts_against_breaker,
     describe,
-    retry_call,
 )
 from casino_tui.exchange.base import ExchangeError, RateLimitedError, RetriableError, UnknownOutcomeError
 from casino_tui.exchange.binance.codec import ServerTime, decoder
@@ -111,7 +109,7 @@ _TIME_DECODER = decoder(ServerTime)
 
 
 class BinanceRest:
-    """Signed and unsigned requests against one REST base URL, through limiter, breakers and retries."""
+    """Signed and unsigned requests against one REST base URL, through limiter and breakers, each sent once."""
 
     def __init__(
         self,
@@ -121,10 +119,8 @@ class BinanceRest:
         limiter: RateLimiter,
         breakers: dict[EndpointGroup, CircuitBreaker],
         recv_window_ms: int = 5000,
-        retry: RetryPolicy | None = None,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._creds = credentials
@@ -132,8 +128,6 @@ class BinanceRest:
         self._limiter = limiter
         self._breakers = breakers
         self._recv_window = recv_window_ms
-        self._retry = retry or RetryPolicy()
-        self._sleep = sleep
         self.time_offset_ms = 0
         self.errors = 0
         self._extra_secrets: set[str] = set()
@@ -178,26 +172,20 @@ class BinanceRest:
         bypass_breaker: bool = False,
         weight: int | None = None,
     ) -> bytes:
-        """Send with the endpoint's retry rules and return the raw body of a 2xx answer."""
+        """Send once and return the raw body of a 2xx answer; any failure is raised as an ExchangeError.
+
+        The one exception: a signed request refused with -1021 is resent once after a clock resync. The
+        exchange checks the timestamp before it reads the request, so the refused one did nothing.
+        """
         cost = endpoint.weight if weight is None else weight
-
-        async def once() -> bytes:
-            return await self._with_clock_resync(endpoint, params, base_url, bypass_breaker, cost)
-
-        return await retry_call(once, self._retry, idempotent=not endpoint.is_write, sleep=self._sleep)
-
-    async def _with_clock_resync(
-        self, endpoint: Endpoint, params: Params, base_url: str | None, bypass: bool, weight: int
-    ) -> bytes:
         try:
-            return await self._attempt(endpoint, params, base_url, bypass, weight)
+            return await self._attempt(endpoint, params, base_url, bypass_breaker, cost)
         except ClockSkewError:
-            # -1021 is a definite rejection, so resending (even an order) after a resync is safe.
             if endpoint.security is not Security.SIGNED:
                 raise
             offset = await self.sync_time()
-            log.warning("clock skew on %s: server offset now %d ms; retrying once", endpoint.what, offset)
-            return await self._attempt(endpoint, params, base_url, bypass, weight)
+            log.warning("clock skew on %s: server offset now %d ms; resending once", endpoint.what, offset)
+            return await self._attempt(endpoint, params, base_url, bypass_breaker, cost)
 
     async def _attempt(
         self, endpoint: Endpoint, params: Params, base_url: str | None, bypass: bool, weight: int
