@@ -225,7 +225,7 @@ class OrderExecutor:
 
     def backoff_delay(self, attempt: int) -> float:
         """Delay before retry `attempt` (0-based): base·2^n capped, plus jitter U(0, base)."""
-        return min(self.max_backoff_s, self.backoff_s * (2**attempt)) + self._rng.uniform(0, self.backoff_s)
+        return min(self.max_backoff_s, self.backoff_s * 2.0**attempt) + self._rng.uniform(0, self.backoff_s)
 
     # -- internals --------------------------------------------------------------------------------------
 
@@ -284,7 +284,7 @@ class OrderExecutor:
             retry_error_callback=lambda _state: None,
         )
         try:
-            found = await lookups(look_up)
+            found: OrderUpdate | None = await lookups(look_up)
             if future.done():
                 return future.result()
             if found is not None:
