@@ -2,8 +2,9 @@
 
 The REST transport sends each request once; the only resend below this layer is Binance's -1021 (timestamp
 outside recvWindow), refused before the order is read, which the transport resends once after a clock
-resync. Everything the engine sends goes through `OrderExecutor`, which repeats a request only where
-`verdict` says RETRY, with tenacity, and never more than `MAX_SENDS_PER_ORDER` times for one client id.
+resync. Everything the engine sends goes through `OrderExecutor` (start-up reads through `read`), which
+repeats a request only where `verdict` says RETRY, with tenacity, and never more than `MAX_SENDS_PER_ORDER`
+times for one client id.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def verdict(exc: BaseException, *, repeatable: bool, max_rate_limit_wait_s: floa
 
 
 def backoff(delay: Callable[[int], float]) -> Callable[[RetryCallState], float]:
-    """A tenacity wait from `delay(n)` (seconds after failed try n, 0-based), never shorter than a 429's Retry-After."""
+    """A tenacity wait of `delay(n)` seconds after failed try n (0-based), at least a 429's Retry-After."""
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
