@@ -1,14 +1,32 @@
-"""Journal: intents durable before the send, ordered replay, unacked intents, corrupt files set aside."""
+"""Journal: intents durable before the send, ordered replay, unacked intents, corrupt files set aside (and
+only those), and `--since` measured on the clock the journal was written with."""
 
 import asyncio
+import os
+import sqlite3
+import time
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from casino_tui.engine.journal import ACK, BRACKET, INTENT, Journal, JournalError, format_entry, print_journal
+from casino_tui.engine.clock import ManualClock, WallClock
+from casino_tui.engine.journal import (
+    ACK,
+    BRACKET,
+    INTENT,
+    SESSION,
+    Journal,
+    JournalCorruptError,
+    JournalError,
+    JournalUnavailableError,
+    format_entry,
+    open_journal,
+    print_journal,
+)
 from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from casino_tui.statelock import StateLock
 
 
 def request(cid: str) -> OrderRequest:
@@ -49,6 +67,66 @@ def test_corrupt_journal_is_kept_aside_with_a_clear_message(tmp_path):
     fresh = Journal(path)  # a new journal can then be started
     assert fresh.read() == []
     fresh.close()
+
+
+def test_journal_that_cannot_be_opened_is_unavailable_and_nothing_is_renamed(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    path.mkdir()  # SQLite cannot open it: an I/O problem, not a damaged file
+    with pytest.raises(JournalUnavailableError, match="nothing was changed"):
+        Journal(path)
+    assert path.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["j.sqlite3"]
+
+
+def test_journal_locked_by_another_program_is_unavailable_and_its_bytes_unchanged(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t(x)")
+    before = path.read_bytes()
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(JournalUnavailableError, match="database is locked"):
+            Journal(path, busy_timeout_s=0.05)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert path.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+
+
+def test_open_journal_sets_a_damaged_file_aside_and_starts_a_fresh_one(tmp_path, caplog):
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    journal = open_journal(path)
+    assert journal.read() == []
+    journal.close()
+    assert any("kept aside" in r.getMessage() for r in caplog.records)
+    (aside,) = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert aside.read_bytes() == b"garbage" * 1000
+
+
+def test_set_aside_name_is_stamped_with_the_journal_clock(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(JournalCorruptError):
+        Journal(path, ManualClock().now_ms)
+    assert [p.name for p in tmp_path.iterdir()] == ["j.sqlite3.corrupt-20260101T000000Z"]
+
+
+def test_a_reader_reports_a_damaged_journal_but_never_moves_it(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(JournalCorruptError, match="next start sets it aside"):
+        Journal(path, readonly=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["j.sqlite3"]
+
+
+def test_print_journal_of_a_damaged_file_is_one_line_on_stderr_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    assert print_journal(path, None) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "damaged" in err
+    assert path.exists()
 
 
 def test_print_journal_lists_events(tmp_path, capsys):
@@ -130,3 +208,75 @@ def test_format_entry_is_one_line(tmp_path):
     journal.close()
     line = format_entry(entry)
     assert "\n" not in line and "ETHUSDT" in line and "reason=TP" in line
+
+
+# ----------------------------------------------------------------------------- --since on the journal's clock
+
+MINUTE = 60_000
+
+
+def sim_session(
+    path, clock: ManualClock, *, anchor_wall_ms: int, speed: float, offsets_ms: list[int]
+) -> None:
+    """A journal written on a simulated clock: the session anchor at the clock's start, then one BRACKET
+    event per offset (ms of sim time after the anchor), refs `e<offset>`."""
+    journal = Journal(path, clock.now_ms)
+    anchor = {"pid": os.getpid(), "simulated": True, "speed": speed, "wall_ms": anchor_wall_ms}
+    journal.append(SESSION, anchor).result()
+    start = clock.now_ms()
+    for offset in offsets_ms:
+        clock.set(start + offset)
+        journal.append(BRACKET, {"state": "PROTECTED"}, symbol="BTCUSDT", ref=f"e{offset}").result()
+    journal.close()
+
+
+def printed_refs(capsys) -> list[str]:
+    """The refs of the BRACKET lines `print_journal` wrote."""
+    return [line.split()[5] for line in capsys.readouterr().out.splitlines() if " BRACKET " in line]
+
+
+def test_since_on_a_stopped_sim_session_counts_back_from_its_last_event(tmp_path, capsys):
+    path = tmp_path / "journal.sqlite3"
+    # Sim time runs hours away from the wall clock, as a 30x session does after a few minutes.
+    sim_session(
+        path,
+        ManualClock(),
+        anchor_wall_ms=0,
+        speed=30.0,
+        offsets_ms=[0, 50 * MINUTE, 59 * MINUTE, 60 * MINUTE],
+    )
+    assert print_journal(path, "90s", tmp_path / "casino.lock") == 0
+    assert printed_refs(capsys) == [f"e{59 * MINUTE}", f"e{60 * MINUTE}"]
+
+
+def test_since_on_a_running_sim_session_counts_back_from_its_clock_now(tmp_path, capsys):
+    path = tmp_path / "journal.sqlite3"
+    wall = time.time_ns() // 1_000_000
+    # Anchored 5 wall minutes ago at 1x: the running clock now stands about 5 minutes past its anchor.
+    sim_session(
+        path, ManualClock(), anchor_wall_ms=wall - 5 * MINUTE, speed=1.0, offsets_ms=[215_000, 270_000]
+    )
+    with StateLock(tmp_path / "casino.lock"):  # this process is the session's (its pid is in the anchor)
+        assert print_journal(path, "60s", tmp_path / "casino.lock") == 0
+    # Counted back from the last event, 215 s would be in; counted from the clock's now (~300 s), it is not.
+    assert printed_refs(capsys) == ["e270000"]
+
+
+def test_since_on_the_wall_clock_counts_back_from_the_wall(tmp_path, capsys):
+    path = tmp_path / "journal.sqlite3"
+    now = time.time_ns() // 1_000_000
+    stamps = iter([now - 5 * MINUTE, now - 3 * MINUTE, now - 10_000])
+    journal = Journal(path, lambda: next(stamps))
+    journal.record_session(WallClock())
+    for ref in ("old", "new"):
+        journal.append(BRACKET, {"state": "PROTECTED"}, symbol="BTCUSDT", ref=ref).result()
+    journal.close()
+    assert print_journal(path, "60s", tmp_path / "casino.lock") == 0
+    assert printed_refs(capsys) == ["new"]
+
+
+def test_a_bad_since_is_a_usage_error_even_without_a_journal(tmp_path):
+    from casino_tui.cli import UsageError
+
+    with pytest.raises(UsageError, match="--since"):
+        print_journal(tmp_path / "none.sqlite3", "yesterday-ish")
