@@ -126,12 +126,13 @@ class _Formatter(logging.Formatter):
 
 
 class LogSetup:
-    """Handlers installed on the `casino` logger for one session; `close()` removes them."""
+    """Handlers on the `casino` logger for one session; `close()` removes them and restores the logger."""
 
     def __init__(
         self, log_file: Path | None, *, stdout: bool, buffer_capacity: int = 500, clock_ms=None
     ) -> None:
         self.logger = logging.getLogger("casino")
+        self._previous = (self.logger.level, self.logger.propagate)  # put back by close()
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
         self.redactor = RedactingFilter()
@@ -164,3 +165,5 @@ class LogSetup:
         for handler in self._handlers:
             self.logger.removeHandler(handler)
             handler.close()
+        self.logger.setLevel(self._previous[0])
+        self.logger.propagate = self._previous[1]
