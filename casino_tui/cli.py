@@ -212,7 +212,7 @@ def _subcommand(name: str, argv: list[str]) -> int:
         args.mouse = False
         return run_check(resolve_config(args))
     if name == "journal":
-        from casino_tui.engine.journal import print_journal
+        from casino_tui.engine.audit import print_journal
 
         parser = _Parser(prog=f"{PROG} journal", description="Print the journal (audit trail).")
         parser.add_argument("--config", type=Path, metavar="PATH")
