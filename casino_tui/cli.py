@@ -1,7 +1,8 @@
 """Command line: argument parsing, subcommands and exit codes.
 
-Exit codes: 0 normal (also after SIGTERM/SIGINT), 2 usage or configuration error (one line, no
-traceback), 1 unexpected crash (traceback to the log file, one line to the terminal).
+Exit codes: 0 normal (also after SIGTERM/SIGINT), 2 usage or configuration error, a state dir held by
+another instance, or a journal that cannot be opened (one line, no traceback), 1 unexpected crash
+(traceback to the log file, one line to the terminal).
 """
 
 from __future__ import annotations
@@ -135,11 +136,18 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     from casino_tui.engine.logbuffer import LogSetup
     from casino_tui.exchange.factory import ExchangeSetupError
     from casino_tui.runtime import StartupError
+    from casino_tui.statelock import StateLock, StateLockError
 
     try:
         paths = paths_for(config)
     except OSError as exc:
         raise ConfigError(f"runtime.state_dir: cannot create {exc.filename}: {exc.strerror}") from None
+    lock = StateLock(paths.lock)
+    try:
+        lock.acquire()  # before the log file and the journal: a second instance touches neither
+    except StateLockError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     logs = LogSetup(paths.log_file, stdout=args.headless)
     try:
         if args.headless:
@@ -162,6 +170,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         return 1
     finally:
         logs.close()
+        lock.release()
 
 
 def _subcommand(name: str, argv: list[str]) -> int:
@@ -203,20 +212,25 @@ def _subcommand(name: str, argv: list[str]) -> int:
         args.mouse = False
         return run_check(resolve_config(args))
     if name == "journal":
-        from casino_tui.engine.journal import print_journal
+        from casino_tui.engine.audit import print_journal
 
         parser = _Parser(prog=f"{PROG} journal", description="Print the journal (audit trail).")
         parser.add_argument("--config", type=Path, metavar="PATH")
         parser.add_argument("--exchange", choices=EXCHANGES)
         parser.add_argument("--state-dir", metavar="DIR")
         parser.add_argument(
-            "--since", metavar="WHEN", help="ISO time (2026-01-01T00:00) or seconds ago (300s)"
+            "--since",
+            metavar="WHEN",
+            help="ISO time (2026-01-01T00:00, UTC) or a span back from now (300s, 15m, 2h), on the clock "
+            "the journal was written with (sim time on the sim)",
         )
         args = parser.parse_args(argv)
         args.symbols = args.rest_url = args.ws_url = args.seed = args.speed = None
         args.live = args.mouse = False
         config = resolve_config(args)
-        return print_journal(paths_for(config).journal, args.since)
+        # Read-only: no directory is created and the state dir's lock is not taken (the engine may run).
+        paths = state_paths(config.runtime.state_dir or None, config.exchange.name)
+        return print_journal(paths.journal, args.since, paths.lock)
     raise UsageError(f"unknown subcommand {name}")
 
 

@@ -29,6 +29,11 @@ class StatePaths:
         return self.root / "journal.sqlite3"
 
     @property
+    def lock(self) -> Path:
+        """Held by the one engine using this directory (see statelock.py)."""
+        return self.root / "casino.lock"
+
+    @property
     def snapshots(self) -> Path:
         return self.root / "snapshots"
 

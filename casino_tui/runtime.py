@@ -24,10 +24,10 @@ from casino_tui.engine.candles import CandleBook
 from casino_tui.engine.clock import Clock, ManualClock, SimClock, WallClock
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.engine import Engine
-from casino_tui.engine.journal import BRACKET, COMMAND, INTENT, PAUSE, Journal, JournalError
+from casino_tui.engine.journal import BRACKET, COMMAND, INTENT, PAUSE, Journal, JournalError, open_journal
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.player import AdaptivePlayer
-from casino_tui.engine.report import SessionReport, write_report
+from casino_tui.engine.report import SessionReport, utc_iso, write_report
 from casino_tui.engine.state import PersistedState, SnapshotError, SnapshotStore
 from casino_tui.engine.streams import StreamStats
 from casino_tui.exchange.base import AuthError, Exchange, ExchangeError
@@ -72,6 +72,8 @@ class Runtime:
         self.clock = clock or _default_clock(config)
         self.exchange = exchange or _build_exchange(config, self.clock)
         self.logs = log_setup
+        if log_setup is not None:
+            log_setup.use_clock(self.clock.now_ms)  # logs show the header's time, sim time on the sim
         self.use_timers = use_timers
         self.mode = _mode_badge(config)
         self.status = "STARTING"
@@ -83,6 +85,7 @@ class Runtime:
         self._balance = Balance("USDT", 0.0, 0.0)
         self._start_balance = 0.0
         self._started_wall = time.monotonic()
+        self._started_ms = self.clock.now_ms()
         self._loop_lag_ms = 0.0
         self._seq = 0
         self._errors = 0
@@ -168,11 +171,12 @@ class Runtime:
             if self.store is not None:
                 self._snapshot_task = asyncio.create_task(self._snapshot_loop(), name="runtime-snapshots")
         log.info(
-            "ready: %s, %d symbols, %d sensors, balance %.2f USDT",
+            "ready: %s, %d symbols, %d sensors, balance %.2f USDT, clock %s",
             self.exchange.name,
             len(self.symbols),
             len(self.sensors.sensor_names),
             self._balance.wallet,
+            self.clock.label,
         )
 
     async def run(self) -> None:
@@ -414,12 +418,11 @@ class Runtime:
             return restored
         self.paths.ensure()
         try:
-            self.journal = Journal(self.paths.journal, self.clock.now_ms)
-        except JournalError as exc:
-            log.error("%s", exc)
-            self.journal = Journal(self.paths.journal, self.clock.now_ms)
-        self.store = SnapshotStore(self.paths.snapshots)
-        state, warnings = self.store.load()
+            self.journal = open_journal(self.paths.journal, self.clock.now_ms)
+            self.store = SnapshotStore(self.paths.snapshots, clock_ms=self.clock.now_ms)
+            state, warnings = self.store.load()
+        except (JournalError, SnapshotError) as exc:  # permissions, locks, I/O: the operator's to fix
+            raise StartupError(str(exc)) from None
         for warning in warnings:
             log.warning("%s", warning)
         by_id: dict[str, object] = {}
@@ -433,6 +436,7 @@ class Runtime:
             restored.breakers = state.breakers
         self._recovered_after_seq = after
         tail = self.journal.read(after)
+        self.journal.record_session(self.clock)
         for entry in tail:
             if entry.kind == BRACKET and isinstance(entry.payload, dict):
                 by_id[entry.ref] = entry.payload
@@ -552,6 +556,7 @@ class Runtime:
             is_stale=stale and self.status in ("RUNNING", "PAUSED"),
             stale_reason=reason,
             exchange=self.exchange.name,
+            clock_label=self.clock.label,
         )
         consensus = ()
         if self.player is not None and self.sensors is not None:
@@ -615,11 +620,14 @@ class Runtime:
             decisions=c.decisions,
             start_balance=round(self._start_balance, 6),
             end_balance=round(self._balance.wallet, 6),
+            clock=self.clock.label,
+            started_at=utc_iso(self._started_ms),
+            ended_at=utc_iso(now := self.clock.now_ms()),
         )
         if self.paths is None:
             return None
         try:
-            return write_report(self.paths.reports, report, self.clock.now_ms())
+            return write_report(self.paths.reports, report, now)
         except OSError as exc:
             log.error("could not write the session report: %s", exc)
             return None

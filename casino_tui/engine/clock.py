@@ -7,9 +7,15 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Milliseconds since the epoch, and how fast that time runs against the wall."""
+    """Milliseconds since the epoch, how fast that time runs against the wall, and how to name it to a person."""
 
     speed: float
+    is_simulated: bool
+
+    @property
+    def label(self) -> str:
+        """What the header prints next to the time: `UTC` for the wall, `SIM 30×` for a simulated clock."""
+        ...
 
     def now_ms(self) -> int: ...
 
@@ -18,6 +24,8 @@ class WallClock:
     """Real time."""
 
     speed = 1.0
+    is_simulated = False
+    label = "UTC"
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
@@ -26,10 +34,16 @@ class WallClock:
 class SimClock:
     """Simulated time running `speed` times faster than the wall, from `start_ms`."""
 
+    is_simulated = True
+
     def __init__(self, start_ms: int, speed: float = 1.0) -> None:
         self.speed = speed
         self._start_ms = start_ms
         self._t0 = time.monotonic()
+
+    @property
+    def label(self) -> str:
+        return f"SIM {self.speed:g}×"
 
     def now_ms(self) -> int:
         return self._start_ms + int((time.monotonic() - self._t0) * 1000 * self.speed)
@@ -39,6 +53,8 @@ class ManualClock:
     """Time that moves only when told to: tests, snapshots, and replay at CPU speed."""
 
     speed = 1.0
+    is_simulated = True
+    label = "SIM"  # it moves when told to: no speed to state
 
     def __init__(self, start_ms: int = 1_767_225_600_000) -> None:  # 2026-01-01T00:00:00Z
         self._now = start_ms

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
+
+from casino_tui.engine.clock import Clock
 
 log = logging.getLogger("casino.journal")
 
@@ -45,7 +48,15 @@ SESSION = "SESSION"
 
 
 class JournalError(Exception):
-    """The journal cannot be opened or written (corrupt file, full disk). One clear line."""
+    """The journal cannot be opened or written. One clear line."""
+
+
+class JournalCorruptError(JournalError):
+    """The file failed SQLite's integrity check: the writer has set it aside (a fresh journal can start)."""
+
+
+class JournalUnavailableError(JournalError):
+    """Permission, lock or I/O trouble outside the file's contents: nothing was renamed or changed."""
 
 
 class JournalEntry(msgspec.Struct, frozen=True):
@@ -63,33 +74,72 @@ _encoder = msgspec.json.Encoder()
 class Journal:
     """Append-only event log. `append` queues a write; `commit_intent` returns once it is on disk."""
 
-    def __init__(self, path: Path, clock_ms=None) -> None:
+    def __init__(
+        self, path: Path, clock_ms=None, *, readonly: bool = False, busy_timeout_s: float = 5.0
+    ) -> None:
         self.path = path
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._readonly = readonly
+        self._busy_timeout_s = busy_timeout_s
         self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self.errors = 0
         self.last_error = ""
-        self._db = self._thread.submit(self._open).result()
+        try:
+            self._db = self._thread.submit(self._open).result()
+        except JournalError:
+            self._thread.shutdown(wait=True)
+            raise
 
     # All sqlite work happens on the journal thread: the connection is created there.
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Connect and check; only a file SQLite calls corrupt is set aside, every other failure changes nothing."""
+        db: sqlite3.Connection | None = None
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
+            if self._readonly:
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_s
+                )
+                db.execute("PRAGMA journal_mode=WAL")
+                _check_writable(db)
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(SCHEMA)
             check = db.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            aside = _set_aside(self.path)
-            raise JournalError(
-                f"journal {self.path} is unreadable ({exc}); kept aside as {aside.name}, starting a new one"
+        except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
+            if not _is_corrupt(exc):
+                raise JournalUnavailableError(
+                    f"journal {self.path} cannot be opened ({exc}); nothing was changed"
+                ) from None
+            self._set_aside(str(exc))
+        except OSError as exc:
+            raise JournalUnavailableError(
+                f"journal {self.path} cannot be opened ({exc.strerror}); nothing was changed"
             ) from None
         if check != "ok":
             db.close()
-            aside = _set_aside(self.path)
-            raise JournalError(f"journal {self.path} failed its integrity check; kept aside as {aside.name}")
+            self._set_aside(f"integrity check: {check}")
         return db
+
+    def _set_aside(self, problem: str) -> NoReturn:
+        """Raise JournalCorruptError after renaming the file out of the way (a reader only reports it)."""
+        if self._readonly:
+            raise JournalCorruptError(
+                f"journal {self.path} is damaged ({problem}); the next start sets it aside"
+            )
+        try:
+            aside = _set_aside(self.path, self._clock_ms())
+        except OSError as exc:
+            raise JournalUnavailableError(
+                f"journal {self.path} is damaged ({problem}) and cannot be set aside ({exc.strerror})"
+            ) from None
+        raise JournalCorruptError(
+            f"journal {self.path} is damaged ({problem}); kept aside as {aside.name}, starting a new one"
+        )
 
     def _write(self, rows: list[tuple[int, str, str, str, bytes]]) -> int:
         try:
@@ -142,6 +192,18 @@ class Journal:
     def record_bracket(self, bracket: Any) -> None:
         self.append(BRACKET, bracket, symbol=bracket.symbol, ref=bracket.id)
 
+    def record_session(self, clock: Clock) -> None:
+        """Where this process's clock stands against the wall: readers measure `--since` on that clock."""
+        wall_ms = time.time_ns() // 1_000_000
+        payload = {
+            "pid": os.getpid(),
+            "clock": clock.label,
+            "simulated": clock.is_simulated,
+            "speed": clock.speed,
+            "wall_ms": wall_ms,
+        }
+        self.append(SESSION, payload)
+
     def flush(self) -> None:
         """Block until every queued write is done (shutdown, tests)."""
         self._thread.submit(lambda: None).result()
@@ -177,6 +239,21 @@ class Journal:
 
         return self._thread.submit(query).result()
 
+    def last_session(self) -> JournalEntry | None:
+        """The newest SESSION event: the clock the newest process wrote with."""
+        return self._last("WHERE kind = 'SESSION'")
+
+    def last_entry(self) -> JournalEntry | None:
+        return self._last("")
+
+    def _last(self, where: str) -> JournalEntry | None:
+        sql = f"SELECT seq, ts_ms, kind, symbol, ref, payload FROM events {where} ORDER BY seq DESC LIMIT 1"
+        row = self._thread.submit(lambda: self._db.execute(sql).fetchone()).result()
+        if row is None:
+            return None
+        seq, ts, kind, symbol, ref, payload = row
+        return JournalEntry(seq, ts, kind, symbol, ref, msgspec.json.decode(payload))
+
     def unacked_intents(self, after_seq: int = 0) -> list[JournalEntry]:
         """Intents after `after_seq` with no ACK or ORDER event for the same client id: outcome unknown."""
         entries = self.read(after_seq)
@@ -184,79 +261,47 @@ class Journal:
         return [e for e in entries if e.kind == INTENT and e.ref not in answered]
 
 
-def _set_aside(path: Path) -> Path:
+def open_journal(path: Path, clock_ms=None) -> Journal:
+    """The writer's journal: a damaged file is set aside (said in the log) and a new one started.
+
+    Raises JournalUnavailableError when the journal cannot be used for any other reason: the operator fixes
+    that (permissions, a full or failing disk, another program holding the file), nothing is moved.
+    """
+    try:
+        return Journal(path, clock_ms)
+    except JournalCorruptError as exc:
+        log.error("%s", exc)
+    return Journal(path, clock_ms)
+
+
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    """True only for SQLite's verdict on the file's contents (the primary code, not the extended one)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _CORRUPT_CODES
+
+
+def _check_writable(db: sqlite3.Connection) -> None:
+    """Fail now if writes would fail later: SQLite opens a file it may not write read-only, silently.
+
+    A header write inside a transaction that is rolled back: it needs write access and changes nothing.
+    """
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(f"PRAGMA user_version = {int(version)}")
+    finally:
+        db.execute("ROLLBACK")
+
+
+def _set_aside(path: Path, now_ms: int) -> Path:
     """Rename a bad journal (and its WAL) out of the way; it is never deleted."""
-    stamp = time.strftime("%Y%m%dT%H%M%S")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_ms / 1000))
     aside = path.with_name(f"{path.name}.corrupt-{stamp}")
     for suffix in ("", "-wal", "-shm"):
         src = Path(str(path) + suffix)
         if src.exists():
             src.rename(Path(str(aside) + suffix))
     return aside
-
-
-def _parse_since(since: str | None, now_ms: int) -> int | None:
-    if not since:
-        return None
-    text = since.strip()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        return now_ms - int(float(text[:-1]) * units[text[-1]] * 1000)
-    from datetime import UTC, datetime
-
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--since: expected an ISO time or a duration like 300s/15m/2h, got {since!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def format_entry(entry: JournalEntry) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.ts_ms / 1000))
-    payload = entry.payload
-    if isinstance(payload, dict):
-        keep = (
-            "side",
-            "type",
-            "status",
-            "quantity",
-            "filled_qty",
-            "avg_price",
-            "trigger_price",
-            "state",
-            "reason",
-        )
-        detail = " ".join(f"{k}={payload[k]}" for k in keep if payload.get(k) not in (None, "", 0, 0.0))
-        if not detail:
-            detail = " ".join(f"{k}={v}" for k, v in list(payload.items())[:6])
-    else:
-        detail = str(payload)
-    return f"{entry.seq:>7} {when} {entry.kind:<9} {entry.symbol:<10} {entry.ref:<24} {detail}"
-
-
-def print_journal(path: Path, since: str | None) -> int:
-    """`casino-tui journal`: the audit trail, one line per event."""
-    if not path.exists():
-        print(f"no journal at {path}")
-        return 0
-    try:
-        since_ms = _parse_since(since, time.time_ns() // 1_000_000)
-    except ValueError as exc:
-        from casino_tui.cli import UsageError
-
-        raise UsageError(str(exc)) from None
-    try:
-        journal = Journal(path)
-    except JournalError as exc:
-        print(f"casino-tui: error: {exc}")
-        return 2
-    try:
-        for entry in journal.iter(0, since_ms):
-            print(format_entry(entry))
-    finally:
-        journal.close()
-    return 0

@@ -1,6 +1,7 @@
 """Logging for engine and console: component/symbol on every record, redaction, and a bounded buffer.
 
-The buffer is what the Logs pane reads (through the snapshot); it never posts Textual messages.
+The buffer is what the Logs pane reads (through the snapshot); it never posts Textual messages. Every record
+is stamped once with the runtime clock, so the pane, the file and stdout show the time the header shows.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ import logging
 import logging.handlers
 import re
 import sys
+import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from casino_tui.snapshot import LogLine
@@ -56,6 +59,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class ClockStamp(logging.Filter):
+    """Stamps each record once (`record.clock_ms`) with the runtime clock: sim time on the sim, never the
+    wall clock next to a header that shows sim time. Until a clock is given, the record's own wall time."""
+
+    def __init__(self, now_ms: Callable[[], int] | None = None) -> None:
+        super().__init__()
+        self.now_ms = now_ms
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "clock_ms"):
+            record.clock_ms = self.now_ms() if self.now_ms is not None else int(record.created * 1000)
+        return True
+
+
 class LogBuffer(logging.Handler):
     """The newest `capacity` records as LogLines, numbered so readers can take only what is new."""
 
@@ -70,7 +87,9 @@ class LogBuffer(logging.Handler):
         self._seq += 1
         if record.levelno >= logging.ERROR:
             self.errors += 1
-        ts = self._clock_ms() if self._clock_ms else int(record.created * 1000)
+        ts = getattr(record, "clock_ms", None)
+        if ts is None:
+            ts = self._clock_ms() if self._clock_ms else int(record.created * 1000)
         self._lines.append(
             LogLine(
                 seq=self._seq,
@@ -92,6 +111,12 @@ FORMAT = "%(asctime)s %(levelname)-7s %(component)s%(symbol_part)s %(message)s"
 
 
 class _Formatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """UTC on the record's clock stamp (the runtime clock), not the wall clock in local time."""
+        ms = getattr(record, "clock_ms", None)
+        seconds = ms / 1000 if ms is not None else record.created
+        return time.strftime(datefmt or "%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+
     def format(self, record: logging.LogRecord) -> str:
         symbol = getattr(record, "symbol", "")
         record.symbol_part = f" [{symbol}]" if symbol else ""
@@ -101,15 +126,17 @@ class _Formatter(logging.Formatter):
 
 
 class LogSetup:
-    """Handlers installed on the `casino` logger for one session; `close()` removes them."""
+    """Handlers on the `casino` logger for one session; `close()` removes them and restores the logger."""
 
     def __init__(
         self, log_file: Path | None, *, stdout: bool, buffer_capacity: int = 500, clock_ms=None
     ) -> None:
         self.logger = logging.getLogger("casino")
+        self._previous = (self.logger.level, self.logger.propagate)  # put back by close()
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
         self.redactor = RedactingFilter()
+        self.clock = ClockStamp(clock_ms)
         self.buffer = LogBuffer(buffer_capacity, clock_ms)
         self._handlers: list[logging.Handler] = [self.buffer]
         formatter = _Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
@@ -126,10 +153,17 @@ class LogSetup:
             stream.setFormatter(formatter)
             self._handlers.append(stream)
         for handler in self._handlers:
+            handler.addFilter(self.clock)
             handler.addFilter(self.redactor)
             self.logger.addHandler(handler)
+
+    def use_clock(self, now_ms: Callable[[], int]) -> None:
+        """Stamp every record from now on with this clock (the Runtime's, once it exists)."""
+        self.clock.now_ms = now_ms
 
     def close(self) -> None:
         for handler in self._handlers:
             self.logger.removeHandler(handler)
             handler.close()
+        self.logger.setLevel(self._previous[0])
+        self.logger.propagate = self._previous[1]

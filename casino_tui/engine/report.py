@@ -26,6 +26,14 @@ class SessionReport(msgspec.Struct, frozen=True):
     decisions: int = 0
     start_balance: float = 0.0
     end_balance: float = 0.0
+    clock: str = "UTC"  # the runtime clock the times below (and the file name) are on: "UTC" or "SIM 30×"
+    started_at: str = ""
+    ended_at: str = ""
+
+
+def utc_iso(ms: int) -> str:
+    """Milliseconds since the epoch as `2026-01-01T00:00:00Z`."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def write_report(directory: Path, report: SessionReport, now_ms: int) -> Path:

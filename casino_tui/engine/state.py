@@ -2,7 +2,8 @@
 
 A write is temp file → fsync → rename → fsync(dir), so a crash or a full disk never leaves a torn
 snapshot in place of a good one. Loading falls back from a corrupt or truncated newest file to the
-newest good backup, says so, and keeps the bad file aside (never deleted).
+newest good backup, says so, and keeps the bad file aside (never deleted); a file that cannot be read at all
+(permissions, I/O) is an error the operator fixes, and nothing is moved.
 """
 
 from __future__ import annotations
@@ -38,14 +39,15 @@ class PersistedState(msgspec.Struct, kw_only=True):
 
 
 class SnapshotError(Exception):
-    """A snapshot could not be written (the previous one is intact)."""
+    """A snapshot could not be written (the previous one is intact) or read (nothing was moved)."""
 
 
 class SnapshotStore:
     """`state.json` plus `state.json.1` … `.10` in one directory."""
 
-    def __init__(self, directory: Path, backups: int = BACKUPS, write=os.write) -> None:
+    def __init__(self, directory: Path, backups: int = BACKUPS, write=os.write, clock_ms=None) -> None:
         self.directory = directory
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)  # stamps set-aside names
         self._os_write = write  # injectable so tests can simulate a full disk
         self.backups = backups
         self.path = directory / NAME
@@ -105,13 +107,23 @@ class SnapshotStore:
         return [p for p in files if p.exists()]
 
     def load(self) -> tuple[PersistedState | None, list[str]]:
-        """The newest readable snapshot and a list of warnings about the ones skipped."""
+        """The newest readable snapshot and a list of warnings about the ones skipped.
+
+        Raises SnapshotError when a file cannot be read at all: an older backup would silently lose state.
+        """
         warnings: list[str] = []
         for path in self.candidates():
             try:
-                return msgspec.json.decode(path.read_bytes(), type=PersistedState), warnings
-            except (msgspec.DecodeError, msgspec.ValidationError, OSError) as exc:
-                aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+                data = path.read_bytes()
+            except OSError as exc:
+                raise SnapshotError(
+                    f"snapshot {path} cannot be read ({exc.strerror}); nothing was changed"
+                ) from None
+            try:
+                return msgspec.json.decode(data, type=PersistedState), warnings
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._clock_ms() / 1000))
+                aside = path.with_name(f"{path.name}.corrupt-{stamp}")
                 try:
                     os.replace(path, aside)
                 except OSError:

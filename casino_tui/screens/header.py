@@ -1,4 +1,7 @@
-"""The console's one-line header (mode, status, equity, PnL, positions, loop lag, clock) and STALE banner."""
+"""The console's one-line header (mode, status, equity, PnL, positions, loop lag, clock) and STALE banner.
+
+The clock is the runtime's, named as it is: `UTC` on the wall clock, `SIM 30×` on the simulated one.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ class HeaderBar(Horizontal):
             "header-status", f"{mark} {escape(status)}", STATUS_CLASSES.get(status, "-busy"), STATUS_CLASSES
         )
         self._set("header-metrics", metrics_markup(header))
-        self._set("header-clock", f"{cells.utc_clock(header.clock_ms)} UTC")
+        self._set("header-clock", f"{cells.utc_clock(header.clock_ms)} {escape(header.clock_label)}")
 
     def _set(
         self, widget_id: str, text: str, css_class: str = "", classes: dict[str, str] | None = None

@@ -1,13 +1,26 @@
-"""Journal: intents durable before the send, ordered replay, unacked intents, corrupt files set aside."""
+"""Journal: intents durable before the send, ordered replay, unacked intents, corrupt files set aside (and
+only those: permission, lock and I/O errors change nothing)."""
 
 import asyncio
+import sqlite3
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from casino_tui.engine.journal import ACK, BRACKET, INTENT, Journal, JournalError, format_entry, print_journal
+from casino_tui.engine.audit import format_entry, print_journal
+from casino_tui.engine.clock import ManualClock
+from casino_tui.engine.journal import (
+    ACK,
+    BRACKET,
+    INTENT,
+    Journal,
+    JournalCorruptError,
+    JournalError,
+    JournalUnavailableError,
+    open_journal,
+)
 from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
 
 
@@ -49,6 +62,66 @@ def test_corrupt_journal_is_kept_aside_with_a_clear_message(tmp_path):
     fresh = Journal(path)  # a new journal can then be started
     assert fresh.read() == []
     fresh.close()
+
+
+def test_journal_that_cannot_be_opened_is_unavailable_and_nothing_is_renamed(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    path.mkdir()  # SQLite cannot open it: an I/O problem, not a damaged file
+    with pytest.raises(JournalUnavailableError, match="nothing was changed"):
+        Journal(path)
+    assert path.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["j.sqlite3"]
+
+
+def test_journal_locked_by_another_program_is_unavailable_and_its_bytes_unchanged(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t(x)")
+    before = path.read_bytes()
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(JournalUnavailableError, match="database is locked"):
+            Journal(path, busy_timeout_s=0.05)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert path.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+
+
+def test_open_journal_sets_a_damaged_file_aside_and_starts_a_fresh_one(tmp_path, caplog):
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    journal = open_journal(path)
+    assert journal.read() == []
+    journal.close()
+    assert any("kept aside" in r.getMessage() for r in caplog.records)
+    (aside,) = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert aside.read_bytes() == b"garbage" * 1000
+
+
+def test_set_aside_name_is_stamped_with_the_journal_clock(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(JournalCorruptError):
+        Journal(path, ManualClock().now_ms)
+    assert [p.name for p in tmp_path.iterdir()] == ["j.sqlite3.corrupt-20260101T000000Z"]
+
+
+def test_a_reader_reports_a_damaged_journal_but_never_moves_it(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(JournalCorruptError, match="next start sets it aside"):
+        Journal(path, readonly=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["j.sqlite3"]
+
+
+def test_print_journal_of_a_damaged_file_is_one_line_on_stderr_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+    assert print_journal(path, None) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "damaged" in err
+    assert path.exists()
 
 
 def test_print_journal_lists_events(tmp_path, capsys):

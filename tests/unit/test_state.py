@@ -41,6 +41,25 @@ def test_corrupt_newest_snapshot_falls_back_and_is_kept_aside(tmp_path, damage):
     assert len(kept) == 1 and kept[0].read_bytes() == damage
 
 
+def test_a_snapshot_that_cannot_be_read_is_an_error_and_nothing_is_moved(tmp_path):
+    store = SnapshotStore(tmp_path)
+    store.save(state(1))  # becomes the backup an unreadable newest file must not silently fall back to
+    store.save(state(2))
+    store.path.unlink()
+    store.path.mkdir()  # an OS error on read, even for root (who passes every permission check)
+    with pytest.raises(SnapshotError, match="cannot be read"):
+        store.load()
+    assert store.path.is_dir() and not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+
+
+def test_set_aside_snapshot_is_stamped_with_the_store_clock(tmp_path):
+    store = SnapshotStore(tmp_path, clock_ms=lambda: 1_767_225_600_000)
+    store.save(state(1))
+    store.path.write_bytes(b"garbage")
+    store.load()
+    assert (tmp_path / "state.json.corrupt-20260101T000000Z").read_bytes() == b"garbage"
+
+
 def test_disk_full_leaves_previous_snapshot_intact_and_no_temp_file(tmp_path):
     good = SnapshotStore(tmp_path)
     good.save(state(5))
