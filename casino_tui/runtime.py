@@ -71,6 +71,9 @@ class Runtime:
         self.clock = clock or _default_clock(config)
         self.exchange = exchange or _build_exchange(config, self.clock)
         self.logs = log_setup
+        if log_setup is not None:
+            # Exact values too, not only the patterns: a key or secret quoted in any message is hidden.
+            self.exchange.share_secrets(log_setup.redactor.add_secret)
         self.use_timers = use_timers
         self.mode = _mode_badge(config)
         self.status = "STARTING"
