@@ -103,12 +103,14 @@ class _Formatter(logging.Formatter):
 
 
 class LogSetup:
-    """Handlers installed on the `casino` logger for one session; `close()` removes them."""
+    """Handlers installed on the `casino` logger for one session; `close()` removes them and gives the logger
+    back its level and propagation (so a session in a test leaves the logging of the next one alone)."""
 
     def __init__(
         self, log_file: Path | None, *, stdout: bool, buffer_capacity: int = 500, clock_ms=None
     ) -> None:
         self.logger = logging.getLogger("casino")
+        self._before = (self.logger.level, self.logger.propagate)
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
         self.redactor = RedactingFilter()
@@ -135,3 +137,5 @@ class LogSetup:
         for handler in self._handlers:
             self.logger.removeHandler(handler)
             handler.close()
+        self.logger.setLevel(self._before[0])
+        self.logger.propagate = self._before[1]
