@@ -8,22 +8,24 @@ to PROTECTED happens when the second of its TP/SL algo orders is acknowledged (R
 whichever is first). Prints machine info, then one JSON object on the last line.
 
     .venv/bin/python benchmarks/bracket_latency.py [--brackets 100] [--symbols 20] [--rate 5]
+    .venv/bin/python benchmarks/bracket_latency.py --tiny      # a few seconds, what the test suite runs
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ws_ingest import SandboxProcess, machine_info  # noqa: E402
+from harness import emit, machine_info, parse_args, print_machine  # noqa: E402
+from ws_ingest import SandboxProcess  # noqa: E402
 
 from casino_tui.config import ExchangeConfig, TradingConfig  # noqa: E402
 from casino_tui.engine.brackets import Bracket, BracketState  # noqa: E402
@@ -35,6 +37,7 @@ from casino_tui.model import AccountUpdate, Decision, OrderRequest, OrderUpdate,
 
 API_KEY = "sandbox-key"
 API_SECRET = "sandbox-secret"
+TINY = {"brackets": 3, "symbols": 3, "rate": 10.0}
 
 
 class TimingJournal:
@@ -187,15 +190,13 @@ def main() -> None:
     )
     parser.add_argument("--notional", type=float, default=200.0, help="USDT per bracket")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    args = parse_args(parser, TINY)
+    if min(args.brackets, args.symbols) < 1 or min(args.rate, args.notional) <= 0:
+        parser.error("--brackets and --symbols must be at least 1, --rate and --notional positive")
 
     info = machine_info()
-    for key, value in info.items():
-        print(f"{key:>15}: {value}")
-    result = asyncio.run(run(args))
-    result["python"] = info["python"]
-    result["cpu"] = info["cpu"]
-    print(json.dumps(result))
+    print_machine(info)
+    emit(asyncio.run(run(args)), info, args)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Ingest benchmark: Binance combined-stream frames -> decode -> Engine.on_trade -> CandleBook -> batches.
+"""Ingest benchmark: Binance combined-stream frames -> decode -> Engine.on_trade -> CandleBook -> sensors.
 
 Frames for 50 symbols are generated up front (seeded random walk, bursty arrivals) as raw JSON bytes, then
-fed at full speed with a simulated 250 ms timer closing candles. Prints machine info, then one JSON object
-on the last line: ticks_per_s (full path, including sensor work when a SensorManager is available),
-decode_ticks_per_s, engine_ticks_per_s (decoded trades -> Engine -> CandleBook, batches discarded), and
-whether the SensorManager (inline executor) received the candle batches.
+fed at full speed with a simulated 250 ms timer closing candles. As in the Runtime, everything runs on one
+asyncio loop: closed candle batches go to a SensorManager (inline executor) from the engine's callback and
+its VoteBatches come back on the loop. Prints machine info, then one JSON object on the last line:
+ticks_per_s (the full path, sensor work included unless --no-sensors), decode_ticks_per_s,
+engine_ticks_per_s (decoded trades -> Engine -> CandleBook, batches discarded) and vote_batches.
 
     .venv/bin/python benchmarks/ingest.py [--ticks 400000] [--symbols 50] [--minutes 60] [--repeat 3]
+    .venv/bin/python benchmarks/ingest.py --tiny      # a second or two, what the test suite runs
 """
 
 from __future__ import annotations
@@ -14,21 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import inspect
-import json
-import os
-import platform
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import msgspec  # noqa: E402
+from harness import emit, machine_info, parse_args, print_machine  # noqa: E402
 
 from casino_tui.config import SensorsConfig  # noqa: E402
 from casino_tui.engine.candles import CandleBook  # noqa: E402
@@ -37,9 +35,13 @@ from casino_tui.engine.engine import Engine  # noqa: E402
 from casino_tui.engine.streams import StreamStats  # noqa: E402
 from casino_tui.exchange.decode import decode_frame  # noqa: E402
 from casino_tui.model import TIMEFRAMES, Candle, Trade  # noqa: E402
+from casino_tui.sensors.manager import SensorManager  # noqa: E402
+from casino_tui.sensors.votes import VoteBatch  # noqa: E402
 
 START_MS = 1_767_225_600_000
 TIMER_MS = 250
+FLUSH_TIMEOUT_S = 60.0
+TINY = {"ticks": 20_000, "symbols": 10, "minutes": 30, "repeat": 1}
 
 OnCandles = Callable[[str, int, list[Candle]], None]
 
@@ -79,59 +81,33 @@ def make_frames(symbols: list[str], ticks: int, minutes: int, seed: int) -> list
 
 
 class SensorSink:
-    """Hands candle batches to a SensorManager with the inline executor, if the sensors package has one.
-
-    Follows the API the Runtime uses: SensorManager(symbols, SensorsConfig, on_votes), `await start(history)`,
-    `submit(timeframe, open_ms, candles)`, `await flush()`. Anything missing leaves sensors out, with a note.
-    """
+    """Hands candle batches to a SensorManager with the inline executor, as the Runtime does: `submit` from the
+    event loop (the engine's candle callback), VoteBatches delivered on the loop, `flush` awaited."""
 
     def __init__(self, symbols: list[str]) -> None:
-        self.note = ""
         self.votes = 0
-        self._loop = asyncio.new_event_loop()
-        self._manager: Any = None
-        try:
-            from casino_tui.sensors.manager import SensorManager  # type: ignore[import-not-found]
-        except Exception as exc:  # an absent or half-written module must not break the benchmark
-            self.note = f"casino_tui.sensors.manager not importable: {type(exc).__name__}: {exc}"
-            return
-        try:
-            manager = SensorManager(symbols, SensorsConfig(executor="inline", shards=1), self._on_votes)
-            start = getattr(manager, "start", None)
-            if start is not None:
-                empty: dict[str, dict[str, list[Candle]]] = {
-                    tf: {s: [] for s in symbols} for tf in TIMEFRAMES
-                }
-                result = start(empty)
-                if inspect.isawaitable(result):
-                    self._loop.run_until_complete(result)
-            if not callable(getattr(manager, "submit", None)):
-                raise TypeError("SensorManager has no submit(timeframe, open_ms, candles)")
-        except Exception as exc:
-            self.note = f"SensorManager unusable here: {type(exc).__name__}: {exc}"
-            return
-        self._manager = manager
-        self.note = "SensorManager(inline executor).submit"
+        self.manager = SensorManager(symbols, SensorsConfig(executor="inline", shards=1), self._on_votes)
 
-    @property
-    def is_included(self) -> bool:
-        return self._manager is not None
+    async def start(self) -> None:
+        empty: dict[str, dict[str, list[Candle]]] = {tf: {} for tf in TIMEFRAMES}
+        await self.manager.start(empty)
 
-    def _on_votes(self, batch: Any) -> None:
+    def _on_votes(self, batch: VoteBatch) -> None:
         self.votes += 1
 
     def submit(self, timeframe: str, open_ms: int, candles: list[Candle]) -> None:
-        result = self._manager.submit(timeframe, open_ms, candles)
-        if inspect.isawaitable(result):
-            self._loop.run_until_complete(result)
+        self.manager.submit(timeframe, open_ms, candles)
 
-    def flush(self) -> None:
-        """Wait for work the manager queued, so it is inside the timed run."""
-        flush = getattr(self._manager, "flush", None)
-        if flush is not None:
-            result = flush()
-            if inspect.isawaitable(result):
-                self._loop.run_until_complete(result)
+    async def flush(self) -> None:
+        """Wait until every submitted batch has been voted on; a sensor path that lost a batch fails here
+        instead of hanging the benchmark."""
+        try:
+            await asyncio.wait_for(self.manager.flush(), FLUSH_TIMEOUT_S)
+        except TimeoutError:
+            raise SystemExit(f"sensor batches still pending after {FLUSH_TIMEOUT_S:g}s: the run is broken") from None
+
+    async def stop(self) -> None:
+        await self.manager.stop()
 
 
 def run_decode(frames: list[bytes]) -> float:
@@ -163,99 +139,66 @@ def run_engine(engine: Engine, trades: list[Trade]) -> float:
     return time.perf_counter() - t0
 
 
-def run_full(engine: Engine, frames: list[bytes]) -> float:
+async def run_full(engine: Engine, frames: list[bytes], sensors: SensorSink | None) -> float:
+    """Decode and ingest every frame with the 250 ms timer; after a timer step that closed candles, yield to
+    the loop once (as the Runtime's timer task does) so the sensors' replies are handled in the timed run."""
     decode = decode_frame
     on_trade = engine.on_trade
     tick_timer = engine.tick_timer
     next_timer = START_MS + TIMER_MS
+    batches = engine.batches
     t0 = time.perf_counter()
     for raw in frames:
         trade = decode(raw)
         if trade.ts_ms >= next_timer:
             tick_timer(next_timer)
             next_timer += TIMER_MS
+            if engine.batches != batches:
+                batches = engine.batches
+                await asyncio.sleep(0)
         on_trade(trade)
     tick_timer(next_timer + 120_000)
+    if sensors is not None:
+        await sensors.flush()
     return time.perf_counter() - t0
 
 
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "msgspec": msgspec.__version__,
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ticks", type=int, default=400_000)
-    parser.add_argument("--symbols", type=int, default=50)
-    parser.add_argument("--minutes", type=int, default=60, help="simulated market time the ticks span")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-sensors", action="store_true", help="do not hand batches to a SensorManager")
-    args = parser.parse_args()
-
-    info = machine_info()
-    for key, value in info.items():
-        print(f"{key:>15}: {value}")
-
-    symbols = make_symbols(args.symbols)
-    frames = make_frames(symbols, args.ticks, args.minutes, args.seed)
+async def measure(args: argparse.Namespace, symbols: list[str], frames: list[bytes]) -> dict[str, object]:
     trades = [decode_frame(raw) for raw in frames]
-    print(f"{'frames':>15}: {len(frames)} ({sum(map(len, frames)) / len(frames):.0f} bytes avg)")
-
-    def new_sensors() -> tuple[SensorSink | None, str]:
-        if args.no_sensors:
-            return None, "disabled by --no-sensors"
-        sink = SensorSink(symbols)
-        return (sink if sink.is_included else None), sink.note
-
-    sensors, sensors_note = new_sensors()
-    print(f"{'sensors':>15}: {sensors_note}")
-    batches: list[tuple[str, int, int]] = []
-
-    def on_candles(tf: str, open_ms: int, candles: list[Candle]) -> None:
-        batches.append((tf, open_ms, len(candles)))
-        if sensors is not None:
-            sensors.submit(tf, open_ms, candles)
-
     gc.collect()
     gc.freeze()  # the pre-built frames are not garbage; keep the collector from rescanning them
     decode_s, engine_s, full_s = [], [], []
     engine: Engine | None = None
+    sensors: SensorSink | None = None
+    batches: list[tuple[str, int, int]] = []
     for _ in range(args.repeat):
         decode_s.append(run_decode(frames))
         engine_s.append(run_engine(new_engine(symbols, lambda *_: None), trades))
         batches.clear()
         if sensors is not None:
-            sensors, _ = new_sensors()  # fresh indicator state: every run replays the same market
-        engine = new_engine(symbols, on_candles)
-        t0 = time.perf_counter()
-        run_full(engine, frames)
+            await sensors.stop()
+        sensors = None if args.no_sensors else SensorSink(symbols)  # every run replays the same market
         if sensors is not None:
-            sensors.flush()
-        full_s.append(time.perf_counter() - t0)
+            await sensors.start()
+
+        def on_candles(tf: str, open_ms: int, candles: list[Candle], sink: SensorSink | None = sensors) -> None:
+            batches.append((tf, open_ms, len(candles)))
+            if sink is not None:
+                sink.submit(tf, open_ms, candles)
+
+        engine = new_engine(symbols, on_candles)
+        full_s.append(await run_full(engine, frames, sensors))
     assert engine is not None
     counters = engine.counters()
+    votes = sensors.votes if sensors is not None else 0
+    if sensors is not None:
+        await sensors.stop()
     if counters.ticks != len(frames) or counters.errors or counters.consumer_errors:
         raise SystemExit(f"benchmark run was not clean: {counters}")
-
+    if sensors is not None and votes != len(batches):
+        raise SystemExit(f"{len(batches)} candle batches submitted but {votes} VoteBatches came back")
     n = len(frames)
-    result = {
+    return {
         "benchmark": "ingest",
         "symbols": len(symbols),
         "ticks": n,
@@ -271,12 +214,29 @@ def main() -> None:
         "candles_closed": counters.candles_closed,
         "late": counters.late,
         "sensors_included": sensors is not None,
-        "vote_batches": sensors.votes if sensors is not None else 0,
-        "sensors_note": sensors_note,
-        "python": info["python"],
-        "cpu": info["cpu"],
+        "vote_batches": votes,
     }
-    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ticks", type=int, default=400_000)
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--minutes", type=int, default=60, help="simulated market time the ticks span")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-sensors", action="store_true", help="do not hand batches to a SensorManager")
+    args = parse_args(parser, TINY)
+    if min(args.ticks, args.symbols, args.minutes, args.repeat) < 1:
+        parser.error("--ticks, --symbols, --minutes and --repeat must be at least 1")
+
+    info = machine_info()
+    print_machine(info)
+    symbols = make_symbols(args.symbols)
+    frames = make_frames(symbols, args.ticks, args.minutes, args.seed)
+    print(f"{'frames':>15}: {len(frames)} ({sum(map(len, frames)) / len(frames):.0f} bytes avg)")
+    print(f"{'sensors':>15}: {'off (--no-sensors)' if args.no_sensors else 'SensorManager, inline executor'}")
+    emit(asyncio.run(measure(args, symbols, frames)), info, args)
 
 
 if __name__ == "__main__":

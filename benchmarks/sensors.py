@@ -6,6 +6,7 @@ run, the same indicators are recomputed with the batch functions over the whole 
 non-incremental engine does each close), and the incremental shard work is timed in-process.
 
     python benchmarks/sensors.py --symbols 50 [--closes 240] [--shards 0]
+    python benchmarks/sensors.py --tiny      # a few seconds, what the test suite runs
 
 Prints machine information, then one JSON object on its last line.
 """
@@ -14,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import emit, machine_info, parse_args, print_machine  # noqa: E402
 
 from casino_tui.config import SensorsConfig  # noqa: E402
 from casino_tui.model import TIMEFRAME_MS, TIMEFRAMES, Candle  # noqa: E402
@@ -36,6 +37,7 @@ from casino_tui.sensors.votes import VoteBatch  # noqa: E402
 
 STEP_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
 FULL_RECOMPUTE_SAMPLES = 40  # boundaries per timeframe at most: a full recompute is slow by nature
+TINY = {"symbols": 4, "closes": 15, "shards": 1}  # 15 minutes: every timeframe but 1h closes
 
 
 def _series(steps: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -183,12 +185,12 @@ def main() -> None:
     parser.add_argument("--closes", type=int, default=240, help="simulated 1m boundaries (default 240)")
     parser.add_argument("--shards", type=int, default=0, help="0 = min(4, cpu count)")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    args = parse_args(parser, TINY)
+    if min(args.symbols, args.closes) < 1 or args.shards < 0:
+        parser.error("--symbols and --closes must be at least 1, --shards at least 0")
 
-    print(f"platform: {platform.platform()}")
-    print(f"cpu_count: {os.cpu_count()}  processor: {platform.processor() or platform.machine()}")
-    print(f"python: {platform.python_version()}  numpy: {np.__version__}")
-    print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    info = machine_info()
+    print_machine(info)
 
     rng = np.random.default_rng(args.seed)
     symbols = [f"SYM{i:03d}USDT" for i in range(args.symbols)]
@@ -207,6 +209,7 @@ def main() -> None:
     print(f"incremental in-process ms: p50 {inc50:.2f}  p99 {inc99:.2f}")
     print(f"full recompute ms ({len(full)} boundaries): p50 {full50:.2f}  p99 {full99:.2f}")
     result = {
+        "benchmark": "sensors",
         "symbols": args.symbols,
         "sensors": len(cat.CATALOG),
         "shards": shards,
@@ -217,7 +220,7 @@ def main() -> None:
         "full_recompute_p99_ms": round(full99, 3),
         "speedup_p99": round(full99 / p99, 1),
     }
-    print(json.dumps(result))
+    emit(result, info, args)
 
 
 if __name__ == "__main__":

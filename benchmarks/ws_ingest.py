@@ -15,6 +15,7 @@ whichever side is the bottleneck; `*_busy` (CPU + run-queue wait, Linux) shows w
 Prints machine info, then one JSON object on the last line.
 
     .venv/bin/python benchmarks/ws_ingest.py [--symbols 50] [--speed 100] [--seconds 8]
+    .venv/bin/python benchmarks/ws_ingest.py --tiny      # a few seconds, what the test suite runs
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from ingest import machine_info  # noqa: E402
+from harness import emit, machine_info, parse_args, print_machine  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
@@ -53,6 +55,7 @@ API_SECRET = "sandbox-secret"
 TIMER_S = 0.25  # the runtime's timer interval
 SATURATED = 0.9  # a process using this much of a core is the one holding the rate down
 _SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))/fapi/v1")
+TINY = {"symbols": 5, "speed": 20.0, "seconds": 1.0, "warmup": 0.5}
 
 
 class SandboxProcess:
@@ -346,15 +349,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window per phase")
     parser.add_argument("--warmup", type=float, default=1.5, help="seconds received before measuring")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    args = parse_args(parser, TINY)
+    if args.symbols < 1 or min(args.speed, args.seconds) <= 0 or args.warmup < 0:
+        parser.error("--symbols must be at least 1, --speed and --seconds positive, --warmup not negative")
 
     info = machine_info()
-    for key, value in info.items():
-        print(f"{key:>15}: {value}")
-    result = asyncio.run(run(args))
-    result["python"] = info["python"]
-    result["cpu"] = info["cpu"]
-    print(json.dumps(result))
+    print_machine(info)
+    emit(asyncio.run(run(args)), info, args)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,8 @@ class Runtime:
         self.logs = log_setup
         if log_setup is not None:
             log_setup.use_clock(self.clock.now_ms)  # logs show the header's time, sim time on the sim
+            # Exact values too, not only the patterns: a key or secret quoted in any message is hidden.
+            self.exchange.share_secrets(log_setup.redactor.add_secret)
         self.use_timers = use_timers
         self.mode = _mode_badge(config)
         self.status = "STARTING"
@@ -371,16 +373,14 @@ class Runtime:
             self._paused = True
             if self.status == "RUNNING":
                 self.status = "PAUSED"
-            self._journal(PAUSE, {"paused": True})
-            log.warning("paused: no new entries; open brackets stay managed")
+            self._journal_then_say(PAUSE, {"paused": True}, "paused: no new entries; open brackets stay managed")
 
     def resume(self) -> None:
         if self._paused:
             self._paused = False
             if self.status == "PAUSED":
                 self.status = "RUNNING"
-            self._journal(PAUSE, {"paused": False})
-            log.warning("resumed: new entries allowed")
+            self._journal_then_say(PAUSE, {"paused": False}, "resumed: new entries allowed")
 
     def toggle_pause(self) -> None:
         self.resume() if self._paused else self.pause()
@@ -410,6 +410,26 @@ class Runtime:
     def _journal(self, kind: str, payload: dict[str, object]) -> None:
         if self.journal is not None:
             self.journal.append(kind, payload)
+
+    def _journal_then_say(self, kind: str, payload: dict[str, object], said: str) -> None:
+        """Journal an operator state change and log `said` only once it is on disk: the line tells the
+        operator that a restart (even after a kill) keeps the change."""
+        if self.journal is None:
+            log.warning("%s", said)
+            return
+        written = self.journal.append(kind, payload)
+
+        def confirm() -> None:
+            if not written.cancelled() and written.exception() is None:
+                log.warning("%s", said)
+            else:
+                log.error("%s, but the journal write failed: a restart will not keep it", said)
+
+        if not _has_loop():
+            confirm()  # exception() waits for the write
+            return
+        loop = asyncio.get_running_loop()
+        written.add_done_callback(lambda _: loop.call_soon_threadsafe(confirm))
 
     def _open_state(self) -> _Restored:
         """Load the newest good snapshot and replay the journal tail on top of it."""

@@ -30,11 +30,13 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._secrets: set[str] = set()
+        self._secrets: tuple[str, ...] = ()
 
     def add_secret(self, value: str) -> None:
-        if value and len(value) >= 4:
-            self._secrets.add(value)
+        """Hide this exact string from now on (the runtime registers the API key, secret and listenKeys)."""
+        if value and len(value) >= 4 and value not in self._secrets:
+            # Longest first, so a secret that contains another is hidden whole.
+            self._secrets = tuple(sorted((*self._secrets, value), key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:

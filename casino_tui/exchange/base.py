@@ -6,6 +6,7 @@ exchange calls them directly from its receive loop (no task, no queue per tick).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -112,6 +113,11 @@ class Exchange(Protocol):
 
     def set_sinks(self, market: MarketSink, user: UserSink) -> None:
         """Register the receivers of stream events; call before `start()`."""
+        ...
+
+    def share_secrets(self, hide: Callable[[str], None]) -> None:
+        """Call `hide` with every secret the exchange holds (API key, secret) and later mints (listenKeys),
+        so the logs can redact them wherever they appear."""
         ...
 
     async def start(self, symbols: list[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 
 import httpx
 
@@ -154,6 +155,10 @@ class BinanceExchange:
 
     def __repr__(self) -> str:
         return f"BinanceExchange({self.name!r}, rest={self.rest_url!r})"
+
+    def share_secrets(self, hide: Callable[[str], None]) -> None:
+        """Tell `hide` the API key and secret now, and each listenKey as it is minted."""
+        self._secret_filter.watch(hide)
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def set_sinks(self, market: MarketSink, user: UserSink) -> None:

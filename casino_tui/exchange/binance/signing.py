@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote
 
 ParamValue = str | int | float | bool
@@ -93,9 +93,20 @@ class SecretFilter(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self._secrets: set[str] = set()
+        self._watchers: list[Callable[[str], None]] = []
 
     def add(self, *secrets: str) -> None:
-        self._secrets.update(s for s in secrets if s)
+        for secret in secrets:
+            if secret and secret not in self._secrets:
+                self._secrets.add(secret)
+                for watcher in self._watchers:
+                    watcher(secret)
+
+    def watch(self, hide: Callable[[str], None]) -> None:
+        """Call `hide` with every secret known now and with each one added later (a new listenKey)."""
+        self._watchers.append(hide)
+        for secret in self._secrets:
+            hide(secret)
 
     def discard(self, *secrets: str) -> None:
         for s in secrets:

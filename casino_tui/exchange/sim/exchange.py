@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 
 from casino_tui.config import SimConfig
 from casino_tui.engine.clock import Clock, ManualClock
@@ -70,6 +71,9 @@ class SimExchange:
         self._task: asyncio.Task[None] | None = None
         self._next_mark_ms = clock.now_ms()
         self._order_times: deque[int] = deque()
+
+    def share_secrets(self, hide: Callable[[str], None]) -> None:
+        """The sim has no keys: nothing to hide."""
 
     # -- streams ---------------------------------------------------------------------------------------
 
