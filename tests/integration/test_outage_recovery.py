@@ -186,10 +186,12 @@ async def test_after_an_outage_the_screen_matches_the_exchange_within_10s_withou
             and not s.exchange.user.loop.connected.is_set(),
             "both sockets to notice the outage",
         )
-        # The operator asks for a reconcile while the exchange is away: it fails and trips the breaker.
+        # The operator asks for a reconcile while the exchange is away: it fails and trips the breaker;
+        # the user stream's listenKey requests on each reconnect attempt trip its own.
         with pytest.raises(ExchangeError):
             await s.runtime.reconcile()
-        await until(lambda: s.exchange.breakers[EndpointGroup.ACCOUNT].is_open, "the account breaker to open")
+        for group in (EndpointGroup.ACCOUNT, EndpointGroup.USER_STREAM):
+            await until(lambda g=group: s.exchange.breakers[g].is_open, f"the {group} breaker to open")
         await close_by_hand(s.sandbox, closed)
         await strip_legs(s.sandbox, naked)
 

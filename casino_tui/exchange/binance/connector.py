@@ -5,9 +5,8 @@ socket, user data on /private with a listenKey. Plain orders go to /fapi/v1/orde
 Service (/fapi/v1/algoOrder) since 2025-12-09. An open orders breaker blocks new entries only: cancels,
 queries and reduce-only/close-position orders still go out, because protecting a position matters most.
 
-Self-healing: after a socket reconnects or a breaker opens or closes, the account is re-read (open orders,
-algo orders, positions, balance; reported as a RESYNC account update) and every breaker that is not
-CLOSED is probed with one harmless request, both retried until they succeed (`HealingJob`).
+After a socket reconnects or a breaker opens or closes, `Recovery` re-reads the account and probes the
+breakers until both succeed (recovery.py).
 """
 
 from __future__ import annotations
@@ -20,20 +19,20 @@ import httpx
 
 from casino_tui.config import ExchangeConfig
 from casino_tui.engine.clock import Clock
-from casino_tui.engine.healing import RESYNC, HealingJob
+from casino_tui.engine.healing import RESYNC
 from casino_tui.engine.ratelimit import RateLimiter
-from casino_tui.engine.resilience import BreakerStatus, CircuitBreaker, RetryPolicy
+from casino_tui.engine.resilience import CircuitBreaker, RetryPolicy
 from casino_tui.exchange.base import (
     BreakerOpenError,
     ExchangeHealth,
     MarketSink,
-    OrderNotFoundError,
     RejectedError,
     UserSink,
 )
 from casino_tui.exchange.binance import codec, mapping
 from casino_tui.exchange.binance import rest as ep
 from casino_tui.exchange.binance.orders import OrderGateway
+from casino_tui.exchange.binance.recovery import Recovery
 from casino_tui.exchange.binance.rest import BinanceRest, EndpointGroup, Params, decode_answer, klines_weight
 from casino_tui.exchange.binance.rules import announced_limits, rules_by_symbol
 from casino_tui.exchange.binance.signing import (
@@ -65,8 +64,6 @@ KLINES_PAGE = 1500
 START_TIMEOUT_S = 15.0
 # Longest wait between reconnect attempts: the screen must match the exchange within 10 s of its return.
 RECONNECT_MAX_WAIT_S = 5.0
-# Asked for by the orders-group probe: no order has it, so Binance answers -2013 when the service is up.
-PROBE_CLIENT_ID = "casino-breaker-probe"
 
 _POSITIONS = codec.decoder(list[codec.PositionRisk])
 _BALANCES = codec.decoder(list[codec.BalanceRow])
@@ -162,10 +159,7 @@ class BinanceExchange:
         self.market: MarketStream | None = None
         self.user: UserStream | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.resync = HealingJob("account resync", self._resync_account, rng=random.Random(self._rng.random()))
-        self.probes = HealingJob("breaker probes", self._probe_breakers, rng=random.Random(self._rng.random()))
-        for breaker in self.breakers.values():
-            breaker.on_change = self._on_breaker_change
+        self.recovery = Recovery(self._rest, self.breakers, self._resync_account, self._rng)
 
     def __repr__(self) -> str:
         return f"BinanceExchange({self.name!r}, rest={self.rest_url!r})"
@@ -186,7 +180,7 @@ class BinanceExchange:
             self._symbols,
             self._market_sink,
             self._resync_market,
-            lambda: self._on_reconnect("market"),
+            lambda: self.recovery.on_reconnect("market"),
             self._backoff(),
             silence_s=self._silence_s,
             rotate_after_s=self._rotate_after_s,
@@ -197,7 +191,7 @@ class BinanceExchange:
             self.ws_url,
             _AccountTap(self._user_sink, self._holding),
             self._known,
-            lambda: self._on_reconnect("user"),
+            lambda: self.recovery.on_reconnect("user"),
             lambda connected, reason: self._market_sink.on_stream_status("user", connected, reason),
             self._backoff(),
             self._secret_filter,
@@ -211,8 +205,7 @@ class BinanceExchange:
             asyncio.create_task(self.user.loop.run(), name="binance-user"),
         ]
         await self._wait_connected()
-        if any(b.status is not BreakerStatus.CLOSED for b in self.breakers.values()):
-            self.probes.request("breakers restored open")  # the previous run's, now past their cooldown or not
+        self.recovery.attach(self.user, self._symbols[0])
 
     async def _wait_connected(self) -> None:
         """Until both sockets are up; a stream task that dies (a rejected key) raises here."""
@@ -241,8 +234,7 @@ class BinanceExchange:
 
     async def stop(self) -> None:
         """Close both sockets, drop the listenKey, close the HTTP client. Safe without a `start()`."""
-        await self.resync.stop()
-        await self.probes.stop()
+        await self.recovery.stop()
         if self.market is not None:
             await self.market.stop()
         if self.user is not None:
@@ -365,26 +357,7 @@ class BinanceExchange:
         body = await self._rest.call(ep.POSITION_MODE)
         return decode_answer(_POSITION_MODE, body, ep.POSITION_MODE).dual_side
 
-    # ---- self-healing ---------------------------------------------------------------------------
-    def _on_reconnect(self, stream: str) -> None:
-        """A socket is back, so the exchange is reachable: breakers opened by failures may probe at once
-        (not only after their cooldown), and the account is re-read since the gap's events are lost."""
-        for breaker in self.breakers.values():
-            breaker.end_cooldown()
-        self.resync.request(f"{stream} stream reconnected")
-        self.probes.request(f"{stream} stream reconnected")
-
-    def _on_breaker_change(self, breaker: CircuitBreaker, status: BreakerStatus) -> None:
-        if self.user is None:
-            return  # not started: start() probes what a restart restored; there is no account view yet
-        if status is BreakerStatus.OPEN:
-            self.probes.request(f"{breaker.name} breaker opened")
-            if not breaker.is_forced:
-                # Requests failed: what the engine believes may be stale once they work again.
-                self.resync.request(f"{breaker.name} breaker opened")
-        else:
-            self.resync.request_if_idle(f"{breaker.name} breaker closed")
-
+    # ---- resync -------------------------------------------------------------------------------
     async def _resync_account(self) -> None:
         """Report orders that changed during a gap, then all positions and the balance (reason RESYNC)."""
         opened = await self.open_orders()
@@ -408,33 +381,6 @@ class BinanceExchange:
                 balances=(balance,), positions=(*positions, *flat), reason=RESYNC, ts_ms=self._rest.now_ms()
             )
         )
-
-    async def _probe_breakers(self) -> None:
-        """One harmless request through each breaker that is not CLOSED, so that it closes without waiting
-        for real traffic (an idle group would stay half-open for hours); raises while any is not CLOSED."""
-        for group, breaker in self.breakers.items():
-            if breaker.status is BreakerStatus.HALF_OPEN:
-                await self._probe(group)
-        still = [
-            f"{b.name} {b.status.value}" for b in self.breakers.values() if b.status is not BreakerStatus.CLOSED
-        ]
-        if still:
-            raise BreakerOpenError(f"breakers not closed yet: {', '.join(still)}")
-
-    async def _probe(self, group: EndpointGroup) -> None:
-        if group is EndpointGroup.MARKET:
-            await self._rest.sync_time()  # and the clock offset is fresh after the gap
-        elif group is EndpointGroup.ACCOUNT:
-            await self._rest.call(ep.POSITION_RISK)
-        elif group is EndpointGroup.USER_STREAM:
-            assert self.user is not None
-            await self.user.keepalive_once()
-        else:
-            params: Params = [("symbol", self._symbols[0]), ("origClientOrderId", PROBE_CLIENT_ID)]
-            try:
-                await self._rest.call(ep.QUERY_ORDER, params)
-            except OrderNotFoundError:
-                pass  # -2013: the order service answered
 
     # ---- health ---------------------------------------------------------------------------------
     def health(self) -> ExchangeHealth:
