@@ -36,7 +36,7 @@ class BreakerStatus(enum.StrEnum):
 
 
 class CircuitBreaker:
-    """CLOSED → (N consecutive failures) → OPEN → (cooldown) → HALF_OPEN → (every trial succeeded) → CLOSED.
+    """CLOSED → (N consecutive failures) → OPEN → (cooldown) → HALF_OPEN → (all trials good) → CLOSED.
 
     Half-open closes on the first success when that was the only trial in flight: an endpoint group with
     sparse traffic (one listenKey request per reconnect) must not stay half-open until the next burst.
@@ -146,8 +146,10 @@ class CircuitBreaker:
     def force_open(self, reason: str, seconds: float | None = None) -> None:
         """Open now (e.g. an IP ban); `seconds` overrides the cooldown for this trip only."""
         self.reason = reason
-        now = self._clock.now_ms()
-        self._trip(forced=True, opened_at_ms=now if seconds is None else now + int(seconds * 1000) - self._open_ms)
+        opened_at = self._clock.now_ms()
+        if seconds is not None:
+            opened_at += int(seconds * 1000) - self._open_ms
+        self._trip(forced=True, opened_at_ms=opened_at)
 
     def snapshot(self) -> BreakerState:
         status = self.status

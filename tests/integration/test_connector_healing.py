@@ -45,7 +45,9 @@ async def test_an_idle_orders_breaker_is_probed_back_to_closed_once_its_cooldown
     async with connected(clock=clock) as (sandbox, exchange, _rec):
         sandbox.set_faults({"service_unavailable": 10})
         attempt = iter(range(100))
-        await _trip(exchange, EndpointGroup.ORDERS, lambda: exchange.place_order(_entry(f"pr-{next(attempt)}")))
+        await _trip(
+            exchange, EndpointGroup.ORDERS, lambda: exchange.place_order(_entry(f"pr-{next(attempt)}"))
+        )
         sandbox.set_faults({"service_unavailable": 0})
         received = dict((await sandbox.state()).orders_received)
         orders = exchange.breakers[EndpointGroup.ORDERS]
@@ -67,7 +69,9 @@ async def test_the_user_stream_breaker_closes_as_soon_as_the_stream_is_back() ->
         await sandbox.start()
         await wait_for(lambda: ("user", True, "reconnected") in rec.statuses, "the user stream to reconnect")
         await wait_for(
-            lambda: user_stream.status is BreakerStatus.CLOSED, "the breaker to close", deadline_s=HEAL_DEADLINE_S
+            lambda: user_stream.status is BreakerStatus.CLOSED,
+            "the breaker to close",
+            deadline_s=HEAL_DEADLINE_S,
         )
         await wait_for(lambda: _all_closed(exchange), "every breaker CLOSED", deadline_s=HEAL_DEADLINE_S)
 

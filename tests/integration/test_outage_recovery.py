@@ -108,9 +108,7 @@ async def open_protected_brackets(s: Session, count: int) -> list[Bracket]:
             raise AssertionError(f"only {len(s.active())} brackets after {DEADLINE_S:g}s of market")
         await s.step()
     s.runtime.pause()  # no new entries: the test compares a settled book with the exchange
-    await until(
-        lambda: all(b.state is BracketState.PROTECTED for b in s.active()), "every bracket PROTECTED"
-    )
+    await until(lambda: all(b.state is BracketState.PROTECTED for b in s.active()), "every bracket PROTECTED")
     assert s.runtime.croupier is not None
     await s.runtime.croupier.wait_idle()
     return s.active()
@@ -182,8 +180,9 @@ async def test_after_an_outage_the_screen_matches_the_exchange_within_10s_withou
 
         await s.sandbox.stop()
         await until(
-            lambda: not s.exchange.market.loop.connected.is_set()
-            and not s.exchange.user.loop.connected.is_set(),
+            lambda: (
+                not s.exchange.market.loop.connected.is_set() and not s.exchange.user.loop.connected.is_set()
+            ),
             "both sockets to notice the outage",
         )
         # The operator asks for a reconcile while the exchange is away: it fails and trips the breaker;

@@ -34,9 +34,7 @@ class Work:
 
 
 def job(work: Work, first_wait_s: float = 0.001, max_wait_s: float = 0.01) -> HealingJob:
-    return HealingJob(
-        "test", work, first_wait_s=first_wait_s, max_wait_s=max_wait_s, rng=random.Random(3)
-    )
+    return HealingJob("test", work, first_wait_s=first_wait_s, max_wait_s=max_wait_s, rng=random.Random(3))
 
 
 async def settle(j: HealingJob) -> None:

@@ -87,12 +87,15 @@ async def test_a_resync_makes_the_runtime_reconcile_retrying_until_the_account_c
         assert fake.refused == 3 and runtime.resync.attempts == 4, "refused three times, then read"
         assert stopped.state is BracketState.CLOSED and stopped.close_reason is CloseReason.SL
         assert kept.state is BracketState.PROTECTED and kept.tp_acked
-        assert {o.request.client_id for o in fake.open_conditional()} == {kept.tp_client_id, kept.sl_client_id}
+        assert {o.request.client_id for o in fake.open_conditional()} == {
+            kept.tp_client_id,
+            kept.sl_client_id,
+        }
         snap = runtime.snapshot()
         assert snap.header.open_positions == 1
-        assert [(r.symbol, r.state, r.is_protected) for r in snap.brackets if not r.state.startswith("CLOSED")] == [
-            ("BTCUSDT", "PROTECTED", True)
-        ]
+        assert [
+            (r.symbol, r.state, r.is_protected) for r in snap.brackets if not r.state.startswith("CLOSED")
+        ] == [("BTCUSDT", "PROTECTED", True)]
     finally:
         await runtime.shutdown()
 

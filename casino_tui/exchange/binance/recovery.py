@@ -80,7 +80,9 @@ class Recovery:
             if breaker.status is BreakerStatus.HALF_OPEN:
                 await self._probe(group)
         still = [
-            f"{b.name} {b.status.value}" for b in self._breakers.values() if b.status is not BreakerStatus.CLOSED
+            f"{b.name} {b.status.value}"
+            for b in self._breakers.values()
+            if b.status is not BreakerStatus.CLOSED
         ]
         if still:
             raise BreakerOpenError(f"breakers not closed yet: {', '.join(still)}")

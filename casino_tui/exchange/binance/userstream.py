@@ -2,7 +2,7 @@
 
 The key is minted (POST) before every connect, kept alive (PUT) every 30 minutes, and replaced when
 Binance says it expired (`listenKeyExpired` event, or -1125 on keepalive). After each reconnect the
-connector resyncs orders and positions from REST (`on_reconnect`), since events may have been missed in the gap.
+connector resyncs orders and positions from REST (`on_reconnect`), since events of the gap may be lost.
 
 Conditional orders live in Binance's Algo Service: a trigger spawns a child order in the matching engine
 with its own order id (`ai`), and the child's ORDER_TRADE_UPDATE may arrive before the ALGO_UPDATE that
