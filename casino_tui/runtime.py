@@ -24,6 +24,7 @@ from casino_tui.engine.candles import CandleBook
 from casino_tui.engine.clock import Clock, ManualClock, SimClock, WallClock
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.engine import Engine
+from casino_tui.engine.healing import RESYNC, HealingJob
 from casino_tui.engine.journal import BRACKET, COMMAND, INTENT, PAUSE, Journal, JournalError, open_journal
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.player import AdaptivePlayer
@@ -105,6 +106,8 @@ class Runtime:
         self._snapshot_task: asyncio.Task[None] | None = None
         self.recovered_brackets = 0
         self._recovered_after_seq = 0
+        # After a gap (reconnect, breaker back) the exchange re-reads the account; reconcile follows it.
+        self.resync = HealingJob("reconcile after a gap", self._reconcile_after_gap, max_wait_s=10.0)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -199,6 +202,7 @@ class Runtime:
         if self.status == "STOPPED":
             return
         self.status = "STOPPING"
+        await self.resync.stop()
         for task in (self._timer_task, self._snapshot_task):
             if task is not None:
                 task.cancel()
@@ -306,6 +310,8 @@ class Runtime:
                 self._balance = balance
         if self.croupier is not None:
             self.croupier.on_account_update(update)
+            if update.reason == RESYNC and self.status in ("RUNNING", "PAUSED"):
+                self.resync.request("the exchange re-read the account after a gap")
 
     async def _timer_loop(self) -> None:
         """Closes candles at boundaries, forwards marks and measures loop lag: the runtime's only timer."""
@@ -487,6 +493,14 @@ class Runtime:
                 "PAUSED" if restored.paused else "not paused",
             )
         return restored
+
+    async def _reconcile_after_gap(self) -> None:
+        """Reconcile (safe policy) against the exchange; ExchangeError (it cannot be read yet) is retried."""
+        from casino_tui.engine.reconcile import reconcile
+
+        assert self.croupier is not None
+        report = await reconcile(self.exchange, self.croupier, self.clock, apply=True, journal=self.journal)
+        log.info("reconcile after a gap: %d differences handled", len(report.items))
 
     async def _startup_reconcile(self) -> None:
         """Resolve intents that never got an answer (by lookup, never by resending), then reconcile (safe policy)."""

@@ -1,14 +1,16 @@
 """Circuit breakers, the failures that count against them, and the backoff between reconnects.
 
 A breaker guards one endpoint group: after `failure_threshold` consecutive failures it opens and refuses
-calls; after `open_seconds` it lets `trial_calls` requests through (half-open) and closes when they all
-succeed. Only failures that say the exchange is unwell count: a rejected order is the exchange working.
+calls; after `open_seconds` (or sooner, when a reconnected socket shows the exchange is back) it lets up to
+`trial_calls` requests through at a time (half-open) and closes once every request it let through has
+succeeded. Only failures that say the exchange is unwell count: a rejected order is the exchange working.
 """
 
 from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 
 from casino_tui.engine.clock import Clock
 from casino_tui.exchange.base import (
@@ -30,7 +32,12 @@ class BreakerStatus(enum.StrEnum):
 
 
 class CircuitBreaker:
-    """CLOSED → (N consecutive failures) → OPEN → (cooldown) → HALF_OPEN → (all trials succeed) → CLOSED."""
+    """CLOSED → (N consecutive failures) → OPEN → (cooldown) → HALF_OPEN → (all trials good) → CLOSED.
+
+    Half-open closes on the first success when that was the only trial in flight: an endpoint group with
+    sparse traffic (one listenKey request per reconnect) must not stay half-open until the next burst.
+    `on_change(breaker, status)` hears every trip and every close (a cooldown ending is not an event).
+    """
 
     def __init__(
         self,
@@ -50,8 +57,11 @@ class CircuitBreaker:
         self._opened_at_ms = 0
         self._trials_started = 0
         self._trials_passed = 0
+        # A forced cooldown (an IP ban, a restored breaker) is served in full, never cut short.
+        self._forced = False
         self.reason = ""
         self.trips = 0
+        self.on_change: Callable[[CircuitBreaker, BreakerStatus], None] | None = None
 
     @property
     def status(self) -> BreakerStatus:
@@ -70,20 +80,33 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self.status is BreakerStatus.OPEN
 
+    @property
+    def is_forced(self) -> bool:
+        """Opened by `force_open` (a ban): its cooldown is not cut short by `end_cooldown`."""
+        return self._forced and self._status is not BreakerStatus.CLOSED
+
     def cooldown_s(self) -> float:
         """Seconds until an open breaker goes half-open (0 otherwise)."""
         if self.status is not BreakerStatus.OPEN:
             return 0.0
         return max(0.0, (self._opened_at_ms + self._open_ms - self._clock.now_ms()) / 1000)
 
+    def end_cooldown(self) -> bool:
+        """Go half-open now: the exchange answered elsewhere (a socket reconnected), so trial calls may test
+        this group at once. A forced cooldown is kept. True if the breaker was open and now is half-open."""
+        if self.status is not BreakerStatus.OPEN or self._forced:
+            return False
+        self._opened_at_ms = self._clock.now_ms() - self._open_ms
+        return self.status is BreakerStatus.HALF_OPEN
+
     def allow(self) -> bool:
-        """Whether a call may go out now; in HALF_OPEN each True consumes one of the trial slots."""
+        """Whether a call may go out now; in HALF_OPEN at most `trial_calls` trials are in flight at once."""
         status = self.status
         if status is BreakerStatus.CLOSED:
             return True
         if status is BreakerStatus.OPEN:
             return False
-        if self._trials_started >= self._trial_calls:
+        if self._trials_started - self._trials_passed >= self._trial_calls:
             return False
         self._trials_started += 1
         return True
@@ -102,8 +125,8 @@ class CircuitBreaker:
         status = self.status
         if status is BreakerStatus.HALF_OPEN:
             self._trials_passed += 1
-            if self._trials_passed >= self._trial_calls:
-                self._close()
+            if self._trials_passed >= self._trials_started:
+                self._close()  # every trial let through has come back good
         elif status is BreakerStatus.CLOSED:
             self._failures = 0
 
@@ -114,14 +137,15 @@ class CircuitBreaker:
         if status is BreakerStatus.HALF_OPEN or (
             status is BreakerStatus.CLOSED and self._failures >= self._threshold
         ):
-            self._trip()
+            self._trip(forced=False, opened_at_ms=self._clock.now_ms())
 
     def force_open(self, reason: str, seconds: float | None = None) -> None:
         """Open now (e.g. an IP ban); `seconds` overrides the cooldown for this trip only."""
         self.reason = reason
-        self._trip()
+        opened_at = self._clock.now_ms()
         if seconds is not None:
-            self._opened_at_ms = self._clock.now_ms() + int(seconds * 1000) - self._open_ms
+            opened_at += int(seconds * 1000) - self._open_ms
+        self._trip(forced=True, opened_at_ms=opened_at)
 
     def snapshot(self) -> BreakerState:
         status = self.status
@@ -133,15 +157,23 @@ class CircuitBreaker:
             cooldown_s=round(self.cooldown_s(), 1),
         )
 
-    def _trip(self) -> None:
+    def _trip(self, forced: bool, opened_at_ms: int) -> None:
         self._status = BreakerStatus.OPEN
-        self._opened_at_ms = self._clock.now_ms()
+        self._opened_at_ms = opened_at_ms
+        self._forced = forced
         self.trips += 1
+        self._tell(BreakerStatus.OPEN)
 
     def _close(self) -> None:
         self._status = BreakerStatus.CLOSED
         self._failures = 0
+        self._forced = False
         self.reason = ""
+        self._tell(BreakerStatus.CLOSED)
+
+    def _tell(self, status: BreakerStatus) -> None:
+        if self.on_change is not None:
+            self.on_change(self, status)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self.name!r}, {self.status.value}, failures={self._failures})"

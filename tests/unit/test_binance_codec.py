@@ -255,16 +255,12 @@ async def user_stream():
         "http://127.0.0.1:9", Credentials("k", "s"), clock, RateLimiter(clock.now_ms), breakers
     )
     sink = _Collect()
-
-    async def resync() -> None:
-        return None
-
     stream = UserStream(
         rest,
         "ws://127.0.0.1:9",
         sink,
         KnownOrders(),
-        resync,
+        lambda: None,
         lambda c, r: None,
         RetryPolicy(),
         SecretFilter(),

@@ -17,6 +17,7 @@ from casino_tui.engine.resilience import (
 from casino_tui.exchange.base import (
     AuthError,
     BreakerOpenError,
+    BreakerState,
     OrderNotFoundError,
     RateLimitedError,
     RejectedError,
@@ -104,6 +105,111 @@ class TestCircuitBreaker:
         assert breaker.status is BreakerStatus.OPEN
         clock.advance(1_000)
         assert breaker.status is BreakerStatus.HALF_OPEN
+
+    def test_half_open_closes_on_one_success_when_that_was_the_only_trial(self) -> None:
+        # The user-stream group sends one listenKey request per reconnect: it must not stay half-open.
+        clock = ManualClock()
+        breaker = _breaker(clock)
+        for _ in range(5):
+            breaker.record_failure("ConnectError")
+        clock.advance(60_000)
+        assert breaker.allow()
+        breaker.record_success()
+        assert breaker.status is BreakerStatus.CLOSED
+        assert breaker.snapshot() == BreakerState("orders", "CLOSED")
+
+    def test_half_open_waits_for_every_trial_in_flight_before_closing(self) -> None:
+        clock = ManualClock()
+        breaker = _breaker(clock)
+        for _ in range(5):
+            breaker.record_failure("ConnectError")
+        clock.advance(60_000)
+        assert breaker.allow() and breaker.allow()
+        breaker.record_success()
+        assert breaker.status is BreakerStatus.HALF_OPEN, "the second trial has not answered yet"
+        breaker.record_failure("ConnectError")
+        assert breaker.status is BreakerStatus.OPEN
+
+    def test_half_open_admits_new_trials_as_earlier_ones_succeed(self) -> None:
+        clock = ManualClock()
+        breaker = _breaker(clock)
+        for _ in range(5):
+            breaker.record_failure("x")
+        clock.advance(60_000)
+        assert [breaker.allow() for _ in range(4)] == [True, True, True, False]
+        breaker.record_success()
+        assert breaker.allow(), "one trial came back good: a slot is free again"
+        assert not breaker.allow()
+
+    def test_a_reconnect_ends_the_cooldown_of_a_breaker_opened_by_failures(self) -> None:
+        clock = ManualClock()
+        breaker = _breaker(clock)
+        for _ in range(5):
+            breaker.record_failure("ConnectError")
+        clock.advance(5_000)
+        assert breaker.end_cooldown()
+        assert breaker.status is BreakerStatus.HALF_OPEN and breaker.cooldown_s() == 0
+        assert breaker.allow()
+        breaker.record_success()
+        assert breaker.status is BreakerStatus.CLOSED
+
+    def test_ending_the_cooldown_of_a_closed_or_half_open_breaker_changes_nothing(self) -> None:
+        clock = ManualClock()
+        breaker = _breaker(clock)
+        assert not breaker.end_cooldown()
+        assert breaker.status is BreakerStatus.CLOSED
+        for _ in range(5):
+            breaker.record_failure("x")
+        clock.advance(60_000)
+        assert breaker.allow()
+        assert not breaker.end_cooldown()
+        assert breaker.status is BreakerStatus.HALF_OPEN, "the trial in flight keeps its slot"
+        breaker.record_success()
+        assert breaker.status is BreakerStatus.CLOSED
+
+    def test_a_ban_serves_its_full_cooldown_despite_a_reconnect(self) -> None:
+        clock = ManualClock()
+        breaker = _breaker(clock)
+        breaker.force_open("IP banned (418)", seconds=120)
+        assert breaker.is_forced
+        assert not breaker.end_cooldown()
+        assert breaker.status is BreakerStatus.OPEN and breaker.cooldown_s() == 120.0
+        clock.advance(120_000)
+        assert breaker.allow()
+        breaker.record_success()
+        assert breaker.status is BreakerStatus.CLOSED and not breaker.is_forced
+
+    def test_a_failed_trial_after_a_ban_is_an_ordinary_trip_again(self) -> None:
+        clock = ManualClock()
+        breaker = _breaker(clock)
+        breaker.force_open("IP banned (418)", seconds=10)
+        clock.advance(10_000)
+        assert breaker.allow()
+        breaker.record_failure("HTTP 503")
+        assert breaker.status is BreakerStatus.OPEN and not breaker.is_forced
+        assert breaker.end_cooldown()
+
+    def test_listener_hears_every_trip_and_every_close(self) -> None:
+        clock = ManualClock()
+        breaker = _breaker(clock)
+        heard: list[tuple[str, BreakerStatus]] = []
+        breaker.on_change = lambda b, status: heard.append((b.name, status))
+        for _ in range(5):
+            breaker.record_failure("x")
+        clock.advance(60_000)
+        assert breaker.status is BreakerStatus.HALF_OPEN  # a cooldown running out is not an event
+        assert breaker.allow()
+        breaker.record_failure("x")
+        breaker.force_open("IP banned", seconds=1)
+        clock.advance(1_000)
+        assert breaker.allow()
+        breaker.record_success()
+        assert heard == [
+            ("orders", BreakerStatus.OPEN),
+            ("orders", BreakerStatus.OPEN),
+            ("orders", BreakerStatus.OPEN),
+            ("orders", BreakerStatus.CLOSED),
+        ]
 
     def test_snapshot_shows_state_failures_reason_and_cooldown(self) -> None:
         clock = ManualClock()

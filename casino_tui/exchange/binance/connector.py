@@ -4,6 +4,9 @@ REST through `BinanceRest` (signing, limiter, breakers; each request sent once),
 socket, user data on /private with a listenKey. Plain orders go to /fapi/v1/order; TP/SL go to the Algo
 Service (/fapi/v1/algoOrder) since 2025-12-09. An open orders breaker blocks new entries only: cancels,
 queries and reduce-only/close-position orders still go out, because protecting a position matters most.
+
+After a socket reconnects or a breaker opens or closes, `Recovery` re-reads the account and probes the
+breakers until both succeed (recovery.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import httpx
 
 from casino_tui.config import ExchangeConfig
 from casino_tui.engine.clock import Clock
+from casino_tui.engine.healing import RESYNC
 from casino_tui.engine.ratelimit import RateLimiter
 from casino_tui.engine.resilience import CircuitBreaker, RetryPolicy
 from casino_tui.exchange.base import (
@@ -29,6 +33,7 @@ from casino_tui.exchange.base import (
 from casino_tui.exchange.binance import codec, mapping
 from casino_tui.exchange.binance import rest as ep
 from casino_tui.exchange.binance.orders import OrderGateway
+from casino_tui.exchange.binance.recovery import Recovery
 from casino_tui.exchange.binance.rest import BinanceRest, EndpointGroup, Params, decode_answer, klines_weight
 from casino_tui.exchange.binance.rules import announced_limits, rules_by_symbol
 from casino_tui.exchange.binance.signing import (
@@ -58,6 +63,8 @@ TESTNET_URLS = ("https://demo-fapi.binance.com", "wss://fstream.binancefuture.co
 SAPI_URL = "https://api.binance.com"  # apiRestrictions lives on the spot API host
 KLINES_PAGE = 1500
 START_TIMEOUT_S = 15.0
+# Longest wait between reconnect attempts: the screen must match the exchange within 10 s of its return.
+RECONNECT_MAX_WAIT_S = 5.0
 
 _POSITIONS = codec.decoder(list[codec.PositionRisk])
 _BALANCES = codec.decoder(list[codec.BalanceRow])
@@ -152,6 +159,7 @@ class BinanceExchange:
         self.market: MarketStream | None = None
         self.user: UserStream | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.recovery = Recovery(self._rest, self.breakers, self._resync_account, self._rng)
 
     def __repr__(self) -> str:
         return f"BinanceExchange({self.name!r}, rest={self.rest_url!r})"
@@ -176,6 +184,7 @@ class BinanceExchange:
             self._symbols,
             self._market_sink,
             self._resync_market,
+            lambda: self.recovery.on_reconnect("market"),
             self._backoff(),
             silence_s=self._silence_s,
             rotate_after_s=self._rotate_after_s,
@@ -186,7 +195,7 @@ class BinanceExchange:
             self.ws_url,
             _AccountTap(self._user_sink, self._holding),
             self._known,
-            self._resync_user,
+            lambda: self.recovery.on_reconnect("user"),
             lambda connected, reason: self._market_sink.on_stream_status("user", connected, reason),
             self._backoff(),
             self._secret_filter,
@@ -200,6 +209,7 @@ class BinanceExchange:
             asyncio.create_task(self.user.loop.run(), name="binance-user"),
         ]
         await self._wait_connected()
+        self.recovery.attach(self.user, self._symbols[0])
 
     async def _wait_connected(self) -> None:
         """Until both sockets are up; a stream task that dies (a rejected key) raises here."""
@@ -222,10 +232,13 @@ class BinanceExchange:
                 w.cancel()
 
     def _backoff(self) -> RetryPolicy:
-        return RetryPolicy(attempts=1_000_000, base_s=0.5, max_s=30.0, rng=random.Random(self._rng.random()))
+        return RetryPolicy(
+            attempts=1_000_000, base_s=0.5, max_s=RECONNECT_MAX_WAIT_S, rng=random.Random(self._rng.random())
+        )
 
     async def stop(self) -> None:
         """Close both sockets, drop the listenKey, close the HTTP client. Safe without a `start()`."""
+        await self.recovery.stop()
         if self.market is not None:
             await self.market.stop()
         if self.user is not None:
@@ -348,8 +361,9 @@ class BinanceExchange:
         body = await self._rest.call(ep.POSITION_MODE)
         return decode_answer(_POSITION_MODE, body, ep.POSITION_MODE).dual_side
 
-    async def _resync_user(self) -> None:
-        """After a user-stream gap: report orders that changed meanwhile, and all positions and the balance."""
+    # ---- resync -------------------------------------------------------------------------------
+    async def _resync_account(self) -> None:
+        """Report orders that changed during a gap, then all positions and the balance (reason RESYNC)."""
         opened = await self.open_orders()
         assert self.user is not None
         open_ids = {u.client_id for u in opened}
@@ -368,7 +382,7 @@ class BinanceExchange:
         self._holding.update(held)
         self._user_sink.on_account_update(
             AccountUpdate(
-                balances=(balance,), positions=(*positions, *flat), reason="RESYNC", ts_ms=self._rest.now_ms()
+                balances=(balance,), positions=(*positions, *flat), reason=RESYNC, ts_ms=self._rest.now_ms()
             )
         )
 

@@ -172,7 +172,8 @@ class MarketStream:
     """aggTrade + markPrice@1s for every symbol on ONE combined connection, decoded straight to the sink.
 
     Keeps the last trade price and mark price per symbol: `tickers()` answers from them while the
-    market-data breaker is open. After every reconnect it tells the sink and runs `resync` (REST prices).
+    market-data breaker is open. After every reconnect it tells the sink, calls `on_reconnect` (the
+    connector re-reads the account) and runs `resync` (REST prices).
     """
 
     def __init__(
@@ -181,6 +182,7 @@ class MarketStream:
         symbols: list[str],
         sink: MarketSink,
         resync: Callable[[], Awaitable[None]],
+        on_reconnect: Callable[[], None],
         backoff: RetryPolicy,
         silence_s: float = 15.0,
         rotate_after_s: float = ROTATE_AFTER_S,
@@ -190,6 +192,7 @@ class MarketStream:
         self.url = f"{ws_base.rstrip('/')}/market/stream?streams={names}"
         self._sink = sink
         self._resync = resync
+        self._on_reconnect = on_reconnect
         self._resync_task: asyncio.Task[None] | None = None
         self.last_prices: dict[str, float] = {}
         self.marks: dict[str, float] = {}
@@ -231,6 +234,8 @@ class MarketStream:
 
     def _on_open(self, first: bool) -> None:
         self._sink.on_stream_status("market", True, "connected" if first else "reconnected")
+        if not first:
+            self._on_reconnect()
         if not first and (self._resync_task is None or self._resync_task.done()):
             self._resync_task = asyncio.create_task(self._run_resync(), name="market-resync")
 

@@ -2,7 +2,7 @@
 
 The key is minted (POST) before every connect, kept alive (PUT) every 30 minutes, and replaced when
 Binance says it expired (`listenKeyExpired` event, or -1125 on keepalive). After each reconnect the
-connector resyncs orders and positions from REST, since events may have been missed in the gap.
+connector resyncs orders and positions from REST (`on_reconnect`), since events of the gap may be lost.
 
 Conditional orders live in Binance's Algo Service: a trigger spawns a child order in the matching engine
 with its own order id (`ai`), and the child's ORDER_TRADE_UPDATE may arrive before the ALGO_UPDATE that
@@ -112,7 +112,7 @@ class UserStream:
         ws_base: str,
         sink: UserSink,
         orders: KnownOrders,
-        resync: Callable[[], Awaitable[None]],
+        on_reconnect: Callable[[], None],
         on_status: Callable[[bool, str], None],
         backoff: RetryPolicy,
         secret_filter: SecretFilter,
@@ -124,7 +124,7 @@ class UserStream:
         self._ws_base = ws_base.rstrip("/")
         self._sink = sink
         self._orders = orders
-        self._resync = resync
+        self._on_reconnect = on_reconnect
         self._on_status = on_status
         self._secret_filter = secret_filter
         self._keepalive_s = keepalive_s
@@ -168,7 +168,7 @@ class UserStream:
         self._on_status(True, "connected" if first else "reconnected")
         self._keepalive_task = asyncio.create_task(self._keepalive(), name="listenkey-keepalive")
         if not first:
-            self._spawn(self._run_resync())
+            self._on_reconnect()
 
     def _on_down(self, reason: str) -> None:
         if self._keepalive_task is not None:
@@ -180,23 +180,27 @@ class UserStream:
         while True:
             await asyncio.sleep(self._keepalive_s)
             try:
-                await self._rest.call(LISTEN_KEY_KEEPALIVE)
+                if not await self.keepalive_once():
+                    return  # replaced: the next connect starts a new keepalive
             except ExchangeError as exc:
-                if exc.code == INVALID_LISTEN_KEY:
-                    await self._replace_key("listenKey unknown on keepalive (-1125)")
-                    return
                 log.warning("listenKey keepalive failed: %s", exc)
+
+    async def keepalive_once(self) -> bool:
+        """PUT /fapi/v1/listenKey (extends the key); False if Binance no longer knew it (-1125) and it is
+        being replaced. Also the user-stream breaker's probe."""
+        try:
+            await self._rest.call(LISTEN_KEY_KEEPALIVE)
+        except ExchangeError as exc:
+            if exc.code != INVALID_LISTEN_KEY:
+                raise
+            await self._replace_key("listenKey unknown on keepalive (-1125)")
+            return False
+        return True
 
     async def _replace_key(self, reason: str) -> None:
         log.info("replacing listenKey: %s", reason)
         self._fresh_key = False  # the next connect mints a new one
         await self.loop.reconnect(reason)
-
-    async def _run_resync(self) -> None:
-        try:
-            await self._resync()
-        except ExchangeError as exc:
-            log.warning("user resync after reconnect failed: %s", exc)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
