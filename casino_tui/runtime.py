@@ -30,7 +30,7 @@ from casino_tui.engine.report import SessionReport, write_report
 from casino_tui.engine.state import PersistedState, SnapshotError, SnapshotStore
 from casino_tui.engine.streams import StreamStats
 from casino_tui.exchange.base import AuthError, Exchange, ExchangeError
-from casino_tui.exchange.sim.paper import PaperAccountError, PaperStore
+from casino_tui.exchange.sim.paper import PaperAccountError, PaperStore, saved_sim_clock_ms
 from casino_tui.model import TIMEFRAMES, AccountUpdate, Balance, Candle, OrderUpdate
 from casino_tui.paths import StatePaths
 from casino_tui.sensors.manager import SensorManager
@@ -69,7 +69,7 @@ class Runtime:
         self.config = config
         self.paths = paths
         self.symbols = list(config.symbols)
-        self.clock = clock or _default_clock(config)
+        self.clock = clock or _default_clock(config, paths)
         self.exchange = exchange or _build_exchange(config, self.clock)
         self.logs = log_setup
         self.use_timers = use_timers
@@ -728,9 +728,10 @@ def _mode_badge(config: Config) -> str:
     return "LIVE" if config.exchange.live else "PAPER"
 
 
-def _default_clock(config: Config) -> Clock:
+def _default_clock(config: Config, paths: StatePaths | None) -> Clock:
     if config.exchange.name == "sim":
-        return SimClock(WallClock().now_ms(), config.sim.speed)
+        saved = saved_sim_clock_ms(paths.root) if paths is not None else None  # a paper account goes on
+        return SimClock(saved or WallClock().now_ms(), config.sim.speed)
     return WallClock()
 
 

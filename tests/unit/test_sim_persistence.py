@@ -401,6 +401,23 @@ async def test_a_failed_save_keeps_the_previous_paper_account_and_the_next_one_c
     await second.shutdown()
 
 
+async def test_a_runtime_building_its_own_sim_starts_its_clock_at_the_saved_time(tmp_path: Path) -> None:
+    first = build(tmp_path)  # saved on 2026-01-01, long before the wall clock of most test runs
+    await first.start()
+    await run_until_protected(first)
+    await first.shutdown()
+    saved_at = first.clock.now_ms()
+    kept = await exchange_view(first)
+
+    config = load_config(None, {**QUICK, "sim": {"speed": 1.0}}, env={})
+    second = Runtime(config, paths=StatePaths(tmp_path), use_timers=False)
+    assert isinstance(second.clock, SimClock)
+    assert saved_at <= second.clock.now_ms() < saved_at + 60_000, "no jump to the wall clock"
+    await second.start()
+    assert (await exchange_view(second))["positions"] == kept["positions"]
+    await second.shutdown()
+
+
 def test_a_sim_clock_resumes_at_the_saved_time(tmp_path: Path) -> None:
     hour_later = ManualClock(START + 3_600_000)
     saved = SimExchange(SimConfig(), ["BTCUSDT"], hour_later, autorun=False)

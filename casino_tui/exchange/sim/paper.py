@@ -54,6 +54,26 @@ class PaperSave(msgspec.Struct, frozen=True):
     rows: bytes
 
 
+class _SavedClock(msgspec.Struct):
+    clock_ms: int
+
+
+class _SavedClockOnly(msgspec.Struct):
+    sim: _SavedClock
+
+
+def saved_sim_clock_ms(state_dir: Path) -> int | None:
+    """The sim time the paper account in `state_dir` was saved at, or None (no readable save).
+
+    A sim clock built from it needs no jump when the account is restored.
+    """
+    try:
+        raw = (state_dir / DIRECTORY / ACCOUNT).read_bytes()
+        return msgspec.json.decode(raw, type=_SavedClockOnly).sim.clock_ms
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return None  # `PaperStore.restore` says what is wrong with it
+
+
 class PaperStore:
     """Saves and restores one SimExchange in `directory`; the clock is the sim's, resumed where it stopped."""
 
@@ -142,7 +162,12 @@ class PaperStore:
         return data
 
     def _resume_clock(self, clock_ms: int) -> None:
-        """The sim's time stood still while nothing ran: it goes on from the saved instant."""
+        """The sim's time stood still while nothing ran: it goes on from the saved instant, never before it.
+
+        (Never back: what already read the clock must not see time run backwards.)
+        """
+        if self.clock.now_ms() >= clock_ms:
+            return
         if isinstance(self.clock, SimClock):
             self.clock.resume_at(clock_ms)
         else:
