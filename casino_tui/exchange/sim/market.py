@@ -545,8 +545,10 @@ class SimMarket:
         if state.minute < 0:  # saved before its first live minute: the new market is that market
             return market
         n = len(market.symbols)
-        if (len(state.log_prices), len(state.anchors), len(state.generators)) != (n, n, n + 2):
-            raise ValueError(f"market state does not fit {n} symbols")
+        if (len(state.log_prices), len(state.anchors), len(state.generators)) != (n, n, n + 2) or not (
+            state.last_prices.keys() <= market.rules.keys()
+        ):
+            raise ValueError(f"market state does not fit its {n} symbols")
         if len(candles) != state.minute * market.candle_row_bytes:
             raise ValueError(f"{len(candles)} bytes of candles for {state.minute} minutes of {n} symbols")
         rows = np.frombuffer(candles, dtype="<f8").reshape(state.minute, n, 6)
