@@ -32,6 +32,7 @@ from casino_tui.engine.report import SessionReport, utc_iso, write_report
 from casino_tui.engine.state import PersistedState, SnapshotError, SnapshotStore
 from casino_tui.engine.streams import StreamStats
 from casino_tui.exchange.base import AuthError, Exchange, ExchangeError
+from casino_tui.exchange.sim.paper import PaperAccountError, PaperStore, saved_sim_clock_ms
 from casino_tui.model import TIMEFRAMES, AccountUpdate, Balance, Candle, OrderUpdate
 from casino_tui.paths import StatePaths
 from casino_tui.sensors.manager import SensorManager
@@ -70,7 +71,7 @@ class Runtime:
         self.config = config
         self.paths = paths
         self.symbols = list(config.symbols)
-        self.clock = clock or _default_clock(config)
+        self.clock = clock or _default_clock(config, paths)
         self.exchange = exchange or _build_exchange(config, self.clock)
         self.logs = log_setup
         if log_setup is not None:
@@ -104,6 +105,7 @@ class Runtime:
         self.journal: Journal | None = None
         self.store: SnapshotStore | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
+        self.paper: PaperStore | None = None  # the sim's saved account, when the sim runs on a state dir
         self.recovered_brackets = 0
         self._recovered_after_seq = 0
         # After a gap (reconnect, breaker back) the exchange re-reads the account; reconcile follows it.
@@ -133,6 +135,13 @@ class Runtime:
             raise StartupError(f"unknown symbol on {self.exchange.name}: {', '.join(unknown)}")
         self.rules = {s: all_rules[s] for s in self.symbols}
         restored = self._open_state()
+        state_dir = self.paths.root if self.paths is not None else None
+        self.paper = PaperStore.for_exchange(self.exchange, self.clock, state_dir)
+        try:
+            if self.paper is not None:
+                self.paper.restore()  # before anything reads the sim: its market, account and clock carry on
+        except PaperAccountError as exc:
+            raise StartupError(str(exc)) from None
         log.info(
             "loading %d candles of history per timeframe for %d symbols", WARMUP_CANDLES, len(self.symbols)
         )
@@ -551,6 +560,8 @@ class Runtime:
             return
         try:
             self.store.save(self.persisted_state())
+            if self.paper is not None:
+                self.paper.save()
         except SnapshotError as exc:
             self._errors += 1
             log.error("%s", exc)
@@ -560,8 +571,12 @@ class Runtime:
         assert self.store is not None
         while True:
             await asyncio.sleep(self.config.runtime.snapshot_interval_s)
+            state = self.persisted_state()
+            paper = self.paper.capture() if self.paper is not None else None  # the same instant as `state`
             try:
-                await self.store.save_async(self.persisted_state())
+                await self.store.save_async(state)
+                if paper is not None and self.paper is not None:
+                    await self.paper.write_async(paper)
             except SnapshotError as exc:
                 self._errors += 1
                 log.error("%s", exc)
@@ -758,9 +773,10 @@ def _mode_badge(config: Config) -> str:
     return "LIVE" if config.exchange.live else "PAPER"
 
 
-def _default_clock(config: Config) -> Clock:
+def _default_clock(config: Config, paths: StatePaths | None) -> Clock:
     if config.exchange.name == "sim":
-        return SimClock(WallClock().now_ms(), config.sim.speed)
+        saved = saved_sim_clock_ms(paths.root) if paths is not None else None  # a paper account goes on
+        return SimClock(saved or WallClock().now_ms(), config.sim.speed)
     return WallClock()
 
 

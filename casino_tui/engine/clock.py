@@ -48,6 +48,11 @@ class SimClock:
     def now_ms(self) -> int:
         return self._start_ms + int((time.monotonic() - self._t0) * 1000 * self.speed)
 
+    def resume_at(self, now_ms: int) -> None:
+        """Read `now_ms` from here on, at the same speed (a restored sim picks up its own time)."""
+        self._start_ms = now_ms
+        self._t0 = time.monotonic()
+
 
 class ManualClock:
     """Time that moves only when told to: tests, snapshots, and replay at CPU speed."""

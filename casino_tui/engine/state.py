@@ -43,31 +43,42 @@ class SnapshotError(Exception):
 
 
 class SnapshotStore:
-    """`state.json` plus `state.json.1` … `.10` in one directory."""
+    """`state.json` plus `state.json.1` … `.10` in one directory (`name`: another file saved the same way)."""
 
-    def __init__(self, directory: Path, backups: int = BACKUPS, write=os.write, clock_ms=None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        backups: int = BACKUPS,
+        write=os.write,
+        clock_ms=None,
+        *,
+        name: str = NAME,
+    ) -> None:
         self.directory = directory
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)  # stamps set-aside names
         self._os_write = write  # injectable so tests can simulate a full disk
         self.backups = backups
-        self.path = directory / NAME
+        self.name = name
+        self.path = directory / name
         self.writes = 0
         self.errors = 0
         self.last_error = ""
 
     def _rotate(self) -> None:
+        if self.backups < 1:
+            return
         for i in range(self.backups - 1, 0, -1):
-            src = self.directory / f"{NAME}.{i}"
+            src = self.directory / f"{self.name}.{i}"
             if src.exists():
-                os.replace(src, self.directory / f"{NAME}.{i + 1}")
+                os.replace(src, self.directory / f"{self.name}.{i + 1}")
         if self.path.exists():
-            os.replace(self.path, self.directory / f"{NAME}.1")
+            os.replace(self.path, self.directory / f"{self.name}.1")
 
-    def save(self, state: PersistedState) -> Path:
+    def save(self, state: msgspec.Struct) -> Path:
         """Write atomically; on any OS error (ENOSPC …) the previous snapshot stays and SnapshotError is raised."""
         self.directory.mkdir(parents=True, exist_ok=True)
         data = msgspec.json.encode(state)
-        tmp = self.directory / f".{NAME}.tmp"
+        tmp = self.directory / f".{self.name}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
@@ -99,11 +110,11 @@ class SnapshotStore:
         self.writes += 1
         return self.path
 
-    async def save_async(self, state: PersistedState) -> Path:
+    async def save_async(self, state: msgspec.Struct) -> Path:
         return await asyncio.to_thread(self.save, state)
 
     def candidates(self) -> list[Path]:
-        files = [self.path] + [self.directory / f"{NAME}.{i}" for i in range(1, self.backups + 1)]
+        files = [self.path] + [self.directory / f"{self.name}.{i}" for i in range(1, self.backups + 1)]
         return [p for p in files if p.exists()]
 
     def load(self) -> tuple[PersistedState | None, list[str]]:

@@ -16,16 +16,26 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+import msgspec
+
 from casino_tui.config import SimConfig
 from casino_tui.engine.clock import Clock, ManualClock
 from casino_tui.exchange.base import ExchangeHealth, MarketSink, OrderNotFoundError, UserSink
-from casino_tui.exchange.sim.market import SimMarket
-from casino_tui.exchange.sim.matching import MatchingEngine, MatchingEvent
+from casino_tui.exchange.sim.market import MarketState, SimMarket
+from casino_tui.exchange.sim.matching import AccountState, MatchingEngine, MatchingEvent
 from casino_tui.model import AccountUpdate, Balance, Candle, OrderRequest, OrderUpdate, Position, SymbolRules
 
 log = logging.getLogger("casino.sim")
 
 MARK_INTERVAL_MS = 1000  # Binance's markPrice@1s cadence, in simulated time
+
+
+class SimState(msgspec.Struct, kw_only=True):
+    """The simulated exchange at one instant: its clock, its market, and the account trading on it."""
+
+    clock_ms: int
+    market: MarketState
+    account: AccountState
 
 
 class SimExchange:
@@ -249,3 +259,27 @@ class SimExchange:
     def inject_position(self, symbol: str, qty: float, entry_price: float) -> None:
         """Create or replace a position without telling the engine (reconcile tests: an 'unknown' position)."""
         self.matching.inject_position(symbol, qty, entry_price)
+
+    def state(self) -> SimState:
+        """The exchange now (its market's closed candles apart: `market.candle_rows`)."""
+        return SimState(
+            clock_ms=self.clock.now_ms(), market=self.market.state(), account=self.matching.account_state()
+        )
+
+    def restore(self, state: SimState, candles: bytes) -> None:
+        """Continue from `state` (and the candles of its market's live minutes); call before `start()`, then
+        move the clock to `state.clock_ms`.
+
+        Raises ValueError if the state does not fit this exchange (other symbols, an account in symbols it
+        does not list, candles of the wrong size); then nothing was changed.
+        """
+        if self._task is not None:
+            raise RuntimeError("restore() before start()")
+        if state.market.symbols != self.market.symbols:
+            raise ValueError(f"saved for symbols {', '.join(state.market.symbols)}")
+        market = SimMarket.resume(state.market, candles)
+        self.matching.restore_account(state.account)  # checks before it changes anything
+        self.market = market
+        self.matching.set_last_prices(market.last_prices())
+        self.matching.set_mark_prices(market.mark_prices())
+        self._next_mark_ms = state.clock_ms

@@ -30,6 +30,49 @@ _MICRO_NOISE = 3e-5  # bid/ask bounce of trade prices around the path, in log un
 _HIST_REGIME, _HIST_NOISE, _HIST_MARKET, _LIVE_REGIME, _LIVE_NOISE, _LIVE_MARKET, _LIVE_TRADES = range(7)
 
 
+class GeneratorState(msgspec.Struct, frozen=True, array_like=True):
+    """Where a PCG64 generator stands: its 128-bit state and increment, and a buffered half of a 64-bit draw."""
+
+    state: int
+    inc: int
+    has_uint32: int
+    uinteger: int
+
+
+class MarketState(msgspec.Struct, kw_only=True):
+    """Where a SimMarket stands, apart from its closed 1m candles (saved separately: they only grow).
+
+    The minute being emitted is kept as the state it began with (prices, anchors, generators), so a restored
+    market regenerates it to the same numbers and continues exactly where this one was. `minute` is its
+    index among the live minutes, -1 before the first one; the candles of the minutes before it are saved.
+    """
+
+    seed: int
+    symbols: list[str]
+    start_ms: int
+    cursor_ms: int
+    minute: int
+    log_prices: list[float]
+    anchors: list[float]
+    # One per symbol (its noise and trade counts), then the market factor's, then the trade placer's.
+    generators: list[GeneratorState]
+    last_prices: dict[str, float]
+
+
+def _generator_state(raw: dict) -> GeneratorState:
+    """The `bit_generator.state` dict of a PCG64 as a GeneratorState."""
+    return GeneratorState(raw["state"]["state"], raw["state"]["inc"], raw["has_uint32"], raw["uinteger"])
+
+
+def _set_generator(generator: np.random.Generator, saved: GeneratorState) -> None:
+    generator.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": saved.state, "inc": saved.inc},
+        "has_uint32": saved.has_uint32,
+        "uinteger": saved.uinteger,
+    }
+
+
 class SymbolProfile(msgspec.Struct, frozen=True):
     """How one symbol moves: start price, 1m volatility, trades per second, market beta, trade size."""
 
@@ -193,10 +236,13 @@ class SimMarket:
         self._rngs = [np.random.Generator(np.random.PCG64([seed, k, _LIVE_NOISE])) for k in self._keys]
         self._market_rng = np.random.Generator(np.random.PCG64([seed, 0, _LIVE_MARKET]))
         self._trade_rng = np.random.Generator(np.random.PCG64([seed, 0, _LIVE_TRADES, n]))
+        self._generators = [*self._rngs, self._market_rng, self._trade_rng]
         self._regime_day = -1
         self._regime = np.zeros((n, 5, DAY_MINUTES))
         self._live = np.zeros((64, n, 6))  # [minute, symbol, (open, high, low, close, volume, trades)]
         self._live_minutes = 0
+        # What the minute in progress began with (prices, anchors, generator states), for `state()`.
+        self._minute_start: tuple[np.ndarray, np.ndarray, list[dict]] | None = None
         # The chunk of trades being emitted (one simulated minute, in time order).
         self._chunk_t0 = self._m0 - MINUTE_MS
         self._chunk_path = np.repeat(self._logp[:, None], 61, axis=1)
@@ -254,6 +300,8 @@ class SimMarket:
         """Generate the next simulated minute for every symbol: path, trades, and its 1m candle."""
         k = self._live_minutes
         t0 = self._m0 + k * MINUTE_MS
+        # Both arrays are replaced, never written in place, below: keeping references is enough.
+        self._minute_start = (self._logp, self._anchor, [g.bit_generator.state for g in self._generators])
         self._live_regime(k // DAY_MINUTES)
         drift_u, kappa, vol, rate_m, reset = self._regime[:, :, k % DAY_MINUTES].T
         self._anchor = np.where(reset > 0, self._logp, self._anchor)
@@ -456,3 +504,65 @@ class SimMarket:
     def history(self, symbol: str, end_ms: int | None = None, minutes: int = 1000) -> list[Candle]:
         """The `minutes` 1m candles that closed by `end_ms` (default: the start), history joined to live."""
         return self.klines(symbol, "1m", minutes, self.start_ms if end_ms is None else end_ms)
+
+    # -- saving ----------------------------------------------------------------------------------------
+
+    def state(self) -> MarketState:
+        """Where the market stands now; with `candle_rows(0, state.minute)` it is all `resume` needs."""
+        if self._minute_start is None:
+            logp, anchor, generators = self._logp, self._anchor, []
+        else:
+            logp, anchor, raw = self._minute_start
+            generators = [_generator_state(g) for g in raw]
+        return MarketState(
+            seed=self.seed,
+            symbols=list(self.symbols),
+            start_ms=self.start_ms,
+            cursor_ms=self.cursor_ms,
+            minute=self._live_minutes - 1,
+            log_prices=logp.tolist(),
+            anchors=anchor.tolist(),
+            generators=generators,
+            last_prices=dict(self._last),
+        )
+
+    @property
+    def candle_row_bytes(self) -> int:
+        """Size of one live minute's candles, all symbols (the unit of `candle_rows`)."""
+        return len(self.symbols) * 6 * 8
+
+    def candle_rows(self, first: int, stop: int) -> bytes:
+        """Live minutes `first` .. `stop`-1 as raw little-endian float64 [symbol, (o, h, l, c, volume, trades)]."""
+        return self._live[first:stop].astype("<f8", copy=False).tobytes()
+
+    @classmethod
+    def resume(cls, state: MarketState, candles: bytes) -> SimMarket:
+        """The market `state` describes, its first `state.minute` live minutes taken from `candles`.
+
+        Raises ValueError if the two do not fit together (wrong sizes, unknown symbols).
+        """
+        market = cls(state.symbols, state.seed, state.start_ms)
+        if state.minute < 0:  # saved before its first live minute: the new market is that market
+            return market
+        n = len(market.symbols)
+        if (len(state.log_prices), len(state.anchors), len(state.generators)) != (n, n, n + 2) or not (
+            state.last_prices.keys() <= market.rules.keys()
+        ):
+            raise ValueError(f"market state does not fit its {n} symbols")
+        if len(candles) != state.minute * market.candle_row_bytes:
+            raise ValueError(f"{len(candles)} bytes of candles for {state.minute} minutes of {n} symbols")
+        rows = np.frombuffer(candles, dtype="<f8").reshape(state.minute, n, 6)
+        market._live = np.zeros((max(64, 2 * (state.minute + 1)), n, 6))
+        market._live[: state.minute] = rows
+        market._live_minutes = state.minute
+        market._logp = np.array(state.log_prices)
+        market._anchor = np.array(state.anchors)
+        for generator, saved in zip(market._generators, state.generators, strict=True):
+            _set_generator(generator, saved)
+        market._generate_minute()
+        if not market._chunk_t0 - 1 <= state.cursor_ms < market._chunk_t0 + MINUTE_MS:
+            raise ValueError(f"cursor {state.cursor_ms} is not in live minute {state.minute}")
+        market.cursor_ms = state.cursor_ms
+        market._pos = int(np.searchsorted(market._ts, state.cursor_ms, side="right"))
+        market._last.update(state.last_prices)
+        return market

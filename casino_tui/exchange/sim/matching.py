@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, KeysView, Mapping
 
+import msgspec
 from msgspec.structs import replace
 
 from casino_tui.engine.clock import Clock
@@ -35,6 +36,27 @@ log = logging.getLogger("casino.sim.matching")
 MatchingEvent = OrderUpdate | AccountUpdate
 _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _EPS = 1e-9
+# Finished orders an account state keeps (per book, newest), so a restart can still look them up by client id.
+FINISHED_KEPT = 200
+
+
+class RestingOrder(msgspec.Struct, frozen=True):
+    """An open order as the matching engine holds it: what was asked, and its state now."""
+
+    request: OrderRequest
+    state: OrderUpdate
+
+
+class AccountState(msgspec.Struct, kw_only=True):
+    """The account of a MatchingEngine: wallet, positions, open orders, and the recently finished ones."""
+
+    wallet: float
+    realized_pnl: float  # since the account was opened, like Binance's REALIZED_PNL income
+    fees: float  # likewise, COMMISSION
+    order_seq: int  # the last order id handed out: ids never repeat
+    positions: dict[str, tuple[float, float]]  # symbol -> (signed qty, entry price)
+    resting: list[RestingOrder]  # in arrival order, which decides who fires first on one trade
+    finished: list[OrderUpdate]
 
 
 def _decimals(step: str) -> int:
@@ -78,6 +100,8 @@ class MatchingEngine:
         self.leverage = leverage
         self.clock = clock
         self.wallet = float(start_balance)
+        self.realized_pnl = 0.0
+        self.fees = 0.0
         self.listeners: list[Callable[[MatchingEvent], None]] = []
         self._qty_dec = {s: _decimals(r.step_size) for s, r in rules.items()}
         self._last: dict[str, float] = {}
@@ -357,6 +381,8 @@ class MatchingEngine:
         fee = round(qty * price * fee_rate, 8)
         realized = round(realized, 8)
         self.wallet = round(self.wallet + realized - fee, 8)
+        self.realized_pnl = round(self.realized_pnl + realized, 8)
+        self.fees = round(self.fees + fee, 8)
         filled = replace(
             state,
             status=OrderStatus.FILLED,
@@ -430,3 +456,46 @@ class MatchingEngine:
             self._emit(
                 AccountUpdate((self.balance(),), (self.position(symbol),), "ADJUSTMENT", self.clock.now_ms())
             )
+
+    # -- saving ----------------------------------------------------------------------------------------
+
+    def account_state(self) -> AccountState:
+        """Everything of the account a restart needs (the listeners and prices are not the account's)."""
+        finished: list[OrderUpdate] = []
+        for book in (self._orders, self._algos):
+            done = [u for u in book.values() if u.status.is_final]
+            finished += sorted(done, key=lambda u: u.ts_ms)[-FINISHED_KEPT:]
+        return AccountState(
+            wallet=self.wallet,
+            realized_pnl=self.realized_pnl,
+            fees=self.fees,
+            order_seq=self._ids,
+            positions={s: (qty, entry) for s, (qty, entry) in self._pos.items()},
+            resting=[RestingOrder(r.request, r.state) for r in self._open.values()],
+            finished=finished,
+        )
+
+    def restore_account(self, state: AccountState) -> None:
+        """Replace the account with `state` (no events). ValueError for a symbol without rules."""
+        symbols = {
+            *state.positions,
+            *(r.request.symbol for r in state.resting),
+            *(u.symbol for u in state.finished),
+        }
+        unknown = sorted(symbols - self.rules.keys())
+        if unknown:
+            raise ValueError(f"account holds unknown symbols: {', '.join(unknown)}")
+        self.wallet = state.wallet
+        self.realized_pnl = state.realized_pnl
+        self.fees = state.fees
+        self._ids = state.order_seq
+        self._pos = {s: [qty, entry] for s, (qty, entry) in state.positions.items()}
+        self._orders.clear()
+        self._algos.clear()
+        self._open.clear()
+        self._watch.clear()
+        for update in state.finished:
+            self._record(update)
+        for resting in state.resting:
+            self._record(resting.state)
+            self._rest(resting.request, resting.state)
