@@ -227,7 +227,9 @@ def validate(config: Config) -> Config:
     if config.player.weight_min > config.player.weight_max:
         raise ConfigError("player.weight_min: must not exceed player.weight_max")
     if config.exchange.live and config.exchange.name != "binance":
-        raise ConfigError("exchange.live: live trading needs exchange.name = 'binance'")
+        raise ConfigError(
+            f"exchange.live (--live): live trading needs exchange.name = 'binance', not {config.exchange.name!r}"
+        )
     return config
 
 
