@@ -51,18 +51,14 @@ def run_console(
     return asyncio.run(_console(config, paths, logs, timeout, early))
 
 
-def build_console(
-    config: Config, paths: StatePaths | None, logs: LogSetup | None
-) -> tuple[Runtime, CasinoApp]:
-    """The runtime and its console; in LIVE mode the console opens on the typed gate."""
+def console_app(runtime: Runtime, config: Config) -> CasinoApp:
+    """The console over `runtime`; in LIVE mode it opens on the typed gate, whose yes confirms the runtime."""
     from casino_tui.app import CasinoApp
 
-    runtime = Runtime(config, paths=paths, log_setup=logs)
     confirm = "LIVE" if runtime.mode == "LIVE" else None
-    app = CasinoApp(
+    return CasinoApp(
         runtime, live=True, refresh_hz=config.ui.refresh_hz, theme=config.ui.theme, confirm_live=confirm
     )
-    return runtime, app
 
 
 @contextlib.asynccontextmanager
@@ -99,7 +95,8 @@ async def engine_running(
 async def _console(
     config: Config, paths: StatePaths, logs: LogSetup, timeout: float | None, early: EarlySignals | None
 ) -> int:
-    runtime, app = build_console(config, paths, logs)
+    runtime = Runtime(config, paths=paths, log_setup=logs)
+    app = console_app(runtime, config)
     async with engine_running(runtime, app, timeout) as engine:
         # A stop signal before the loop's handlers were in place: stop in order, without opening the console.
         if early is None or early.hand_over() is None:

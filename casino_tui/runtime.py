@@ -194,11 +194,11 @@ class Runtime:
             self._live_confirmed.set()
         if self._live_confirmed.is_set() or self.is_stopping:
             return not self.is_stopping
-        self.status = "UNCONFIRMED"
         self.exchange.set_sinks(self.engine, _UserSink(self))
         await self.exchange.start_market(self.symbols)
         if self.use_timers:
             self._start_timer()
+        self.status = "UNCONFIRMED"
         log.warning("LIVE: waiting for the operator's confirmation; nothing trades until then")
         waits = [asyncio.ensure_future(e.wait()) for e in (self._live_confirmed, self._stop_requested)]
         try:
