@@ -132,7 +132,7 @@ def live_confirmation(args: argparse.Namespace, config: Config) -> bool:
     key, _ = load_keys()
     if len(key) < 4 or given != key[-4:]:
         raise UsageError(
-            f"--confirm-live {given!r} does not match the API key in use (its last 4 characters): nothing sent"
+            f"--confirm-live {given!r} does not match the API key in use (its last 4 characters)"
         )
     return True
 

@@ -228,7 +228,8 @@ def validate(config: Config) -> Config:
         raise ConfigError("player.weight_min: must not exceed player.weight_max")
     if config.exchange.live and config.exchange.name != "binance":
         raise ConfigError(
-            f"exchange.live (--live): live trading needs exchange.name = 'binance', not {config.exchange.name!r}"
+            "exchange.live (--live): live trading needs exchange.name = 'binance', "
+            f"not {config.exchange.name!r}"
         )
     return config
 

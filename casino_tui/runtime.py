@@ -1,8 +1,8 @@
 """Runtime: builds every component from the Config, runs them on one asyncio loop, and is the only object
 the console and the headless runner talk to (operator commands and `snapshot()`).
 
-Startup: rules → history → sensors warm → [LIVE: market data only, until `confirm_live()`] → streams →
-reconcile (safe policy) → RUNNING. A stop requested during start-up ends it before the next phase.
+Startup: rules → history → sensors warm → [LIVE: market data only, until `confirm_live()`] →
+streams → reconcile (safe policy) → RUNNING. A stop requested during start-up ends it at the next phase.
 Shutdown: stop inputs → (sweep if configured) → final balance → session report → disconnect → save.
 """
 
@@ -185,8 +185,8 @@ class Runtime:
         )
 
     async def _cleared_to_trade(self) -> bool:
-        """False if a stop came first. In LIVE mode, waits for `confirm_live()` while only market data streams:
-        no order, no listenKey, no reconcile until the operator has said yes."""
+        """False if a stop came first. In LIVE mode, waits for `confirm_live()` while only market data
+        streams: no order, no listenKey, no reconcile until the operator has said yes."""
         assert self._stop_requested is not None
         if self._live_confirmed is None:
             self._live_confirmed = asyncio.Event()

@@ -64,7 +64,7 @@ class LiveConsole:
     runtime: Runtime
 
     async def step(self) -> None:
-        """One second of market: the sim trades, the trades cross the socket, then the runtime's timer runs."""
+        """One second of market: the sim trades, the trades cross the socket, then the runtime's timer."""
         self.clock.advance(1000)
         pumped = self.sandbox.sim.pump()
         ticks = self.runtime.engine.ticks

@@ -1,4 +1,4 @@
-"""Runtime start-up gates: LIVE waits for `confirm_live()` with market data only; a stop ends start-up early."""
+"""Runtime start-up gates: LIVE waits for `confirm_live()` with market data only; a stop ends it early."""
 
 from __future__ import annotations
 
