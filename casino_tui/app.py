@@ -129,11 +129,10 @@ class CasinoApp(App[None]):
         self._is_ready = True
         if self.live:
             self._install_signal_handlers()  # before the live gate: SIGTERM while it waits must not kill us raw
+        self._start()  # the screen is alive behind the gate: the runtime streams market data meanwhile
         if self.confirm_live:
-            # Nothing else starts until the operator has typed the phrase.
+            # The runtime trades only after `confirm_live()`, which only the typed phrase sends.
             self.push_screen(LiveGateScreen(self.confirm_live), self._live_gate_answered)
-        else:
-            self._start()
 
     def exit(self, result: None = None, return_code: int = 0, message: RenderableType | None = None) -> None:
         """Stop the refresh timer first: a tick during teardown would find the panes already gone."""
@@ -156,7 +155,7 @@ class CasinoApp(App[None]):
         if not is_confirmed:
             self.exit(return_code=EXIT_REFUSED_LIVE, message="Live trading not confirmed.")
             return
-        self._start()
+        self.control.confirm_live()
 
     def _start(self) -> None:
         if not self.live:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
+import httpx
 import msgspec
 
 from casino_tui.config import Config
 from casino_tui.engine.clock import WallClock
 from casino_tui.exchange.base import Exchange, ExchangeError
+from casino_tui.exchange.loopback import is_loopback_url
 
 MAX_SKEW_MS = 1000
+REACH_TIMEOUT_S = 10.0
 
 
 class CheckResult(msgspec.Struct, frozen=True):
@@ -98,23 +102,41 @@ async def run_checks(exchange: Exchange, symbols: list[str]) -> list[CheckResult
     return results
 
 
+async def why_unreachable(url: str) -> str | None:
+    """Why nothing answers at `url` (refused, no such host, timeout), or None: any HTTP answer will do."""
+    async with httpx.AsyncClient(timeout=REACH_TIMEOUT_S, trust_env=not is_loopback_url(url)) as client:
+        try:
+            await client.get(url)
+        except httpx.TransportError as exc:
+            return str(exc) or type(exc).__name__
+    return None
+
+
 def run_check(config: Config) -> int:
-    """Print the checks; exit 0 only if all pass. Setup problems (no key) are one line and exit 2."""
+    """Print the checks; exit 0 only if all pass. Setup problems (no key, nothing listening at the URL) are
+    one line on stderr and exit 2."""
     from casino_tui.exchange.factory import ExchangeSetupError, build_exchange
 
     try:
         exchange = build_exchange(config, WallClock())
     except ExchangeSetupError as exc:
-        print(f"casino-tui: error: {exc}")
+        print(f"casino-tui: error: {exc}", file=sys.stderr)
         return 2
+    rest_url: str | None = getattr(exchange, "rest_url", None)  # the sim has no URL to reach
 
-    async def go() -> list[CheckResult]:
+    async def go() -> list[CheckResult] | str:
         try:
+            reason = await why_unreachable(rest_url) if rest_url else None
+            if reason is not None:
+                return f"cannot reach {exchange.name} at {rest_url}: {reason}"
             return await run_checks(exchange, list(config.symbols))
         finally:
             await exchange.stop()
 
     results = asyncio.run(go())
+    if isinstance(results, str):
+        print(f"casino-tui: error: {results}", file=sys.stderr)
+        return 2
     for result in results:
         print(result.line())
     ok = all(r.is_ok for r in results)

@@ -1,8 +1,8 @@
 """Command line: argument parsing, subcommands and exit codes.
 
-Exit codes: 0 normal (also after SIGTERM/SIGINT), 2 usage or configuration error, a state dir held by
-another instance, or a journal that cannot be opened (one line, no traceback), 1 unexpected crash
-(traceback to the log file, one line to the terminal).
+Exit codes: 0 normal (also after SIGTERM/SIGINT, and when the reader of stdout goes away), 2 usage or
+configuration error, a state dir held by another instance, or a journal that cannot be opened (one line, no
+traceback), 1 unexpected crash (traceback to the log file, one line to the terminal).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -17,10 +19,12 @@ from typing import Any, NoReturn
 
 from casino_tui import __version__
 from casino_tui.config import DEFAULT_CONFIG_TOML, EXCHANGES, Config, ConfigError, load_config
+from casino_tui.early_signals import EarlySignals
 from casino_tui.paths import StatePaths, default_config_path, state_paths
 
 PROG = "casino-tui"
 SUBCOMMANDS = ("init-config", "sensors", "sandbox", "check", "journal")
+CONFIRM_LIVE_ENV = "CASINO_CONFIRM_LIVE"
 
 log = logging.getLogger("casino.cli")
 
@@ -43,6 +47,8 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number: {text!r}")
     return value
 
 
@@ -77,7 +83,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="run without the console (logs to stdout)")
     parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="run this long, then stop")
     parser.add_argument("--mouse", action="store_true", help="enable mouse support in the console")
+    parser.add_argument(
+        "--confirm-live",
+        metavar="ACCOUNT",
+        help=f"headless live trading: the last 4 characters of BINANCE_API_KEY (or {CONFIRM_LIVE_ENV})",
+    )
     return parser
+
+
+def refuse_inapplicable(args: argparse.Namespace, exchange: str | None) -> None:
+    """A flag that would do nothing in the chosen mode is a mistake: refuse it, naming the conflict."""
+    given = {
+        "--rest-url": args.rest_url is not None,
+        "--ws-url": args.ws_url is not None,
+        "--live": args.live,
+        "--speed": args.speed is not None,
+        "--seed": args.seed is not None,
+    }
+    if exchange == "sim":
+        for flag in ("--rest-url", "--ws-url", "--live"):
+            if given[flag]:
+                raise UsageError(f"{flag} does not apply to --exchange sim (the built-in simulated exchange)")
+    elif exchange is not None:
+        for flag in ("--speed", "--seed"):
+            if given[flag]:
+                raise UsageError(f"{flag} applies to the simulated exchange only, not --exchange {exchange}")
+    headless = getattr(args, "headless", False)
+    if headless and getattr(args, "mouse", False):
+        raise UsageError("--mouse does not apply to --headless (there is no console)")
+    if getattr(args, "confirm_live", None) is not None and not (headless and args.live):
+        raise UsageError(
+            "--confirm-live applies to --headless --live only (the console asks you to type LIVE)"
+        )
+
+
+def live_confirmation(args: argparse.Namespace, config: Config) -> bool:
+    """Headless LIVE needs the account named up front, checked before anything connects: True when it is."""
+    if not (args.headless and config.exchange.live):
+        return False
+    given = (args.confirm_live or os.environ.get(CONFIRM_LIVE_ENV, "")).strip()
+    if not given:
+        raise UsageError(
+            f"headless live trading needs --confirm-live ACCOUNT (or {CONFIRM_LIVE_ENV}): "
+            "the last 4 characters of BINANCE_API_KEY"
+        )
+    from casino_tui.exchange.factory import load_keys
+
+    key, _ = load_keys()
+    if len(key) < 4 or given != key[-4:]:
+        raise UsageError(
+            f"--confirm-live {given!r} does not match the API key in use (its last 4 characters)"
+        )
+    return True
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -122,17 +179,36 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             return _subcommand(argv[0], argv[1:])
-        args = build_parser().parse_args(argv)
-        config = resolve_config(args)
-        return _run(config, args)
+        # From here a signal is remembered, not fatal: start-up ends in order, with a report.
+        with EarlySignals() as early:
+            args = build_parser().parse_args(argv)
+            refuse_inapplicable(args, args.exchange)
+            config = resolve_config(args)
+            refuse_inapplicable(args, config.exchange.name)
+            confirmed = live_confirmation(args, config)
+            if not args.headless:
+                from casino_tui.console import check_theme
+
+                check_theme(config.ui.theme)
+            return _run(config, args, early, confirmed)
     except (UsageError, ConfigError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
 
 
-def _run(config: Config, args: argparse.Namespace) -> int:
+def _quiet_stdout() -> None:
+    """The reader went away (`| head`): point stdout at /dev/null so the exit flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _run(config: Config, args: argparse.Namespace, early: EarlySignals, confirmed_live: bool) -> int:
     from casino_tui.engine.logbuffer import LogSetup
     from casino_tui.exchange.factory import ExchangeSetupError
     from casino_tui.runtime import StartupError
@@ -153,16 +229,20 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         if args.headless:
             from casino_tui.headless import print_report_line, run_headless
 
-            runtime = asyncio.run(run_headless(config, paths, args.timeout, logs))
+            runtime = asyncio.run(
+                run_headless(config, paths, args.timeout, logs, early=early, confirm_live=confirmed_live)
+            )
             print_report_line(runtime)
             return 0
         from casino_tui.console import run_console
 
-        return run_console(config, paths, logs, timeout=args.timeout)
+        return run_console(config, paths, logs, timeout=args.timeout, early=early)
     except (StartupError, ExchangeSetupError) as exc:
         logging.getLogger("casino.cli").error("%s", exc)
         print(f"{PROG}: error: {logs.redactor.redact(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise
     except Exception as exc:
         logging.getLogger("casino.cli").error("crash:\n%s", traceback.format_exc())
         message = logs.redactor.redact(f"{type(exc).__name__}: {exc}")
@@ -210,7 +290,10 @@ def _subcommand(name: str, argv: list[str]) -> int:
         add_exchange_flags(parser)
         args = parser.parse_args(argv)
         args.mouse = False
-        return run_check(resolve_config(args))
+        refuse_inapplicable(args, args.exchange)
+        config = resolve_config(args)
+        refuse_inapplicable(args, config.exchange.name)
+        return run_check(config)
     if name == "journal":
         from casino_tui.engine.audit import print_journal
 

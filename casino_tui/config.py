@@ -6,6 +6,7 @@ Environment overrides are `CASINO_<SECTION>_<FIELD>` (e.g. `CASINO_TRADING_MAX_P
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -112,6 +113,11 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ui: UiConfig = msgspec.field(default_factory=UiConfig)
 
 
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    f.name: f.type for f in msgspec.structs.fields(Config) if f.name != "symbols"
+}
+
+
 def _field_path(err: msgspec.ValidationError) -> tuple[str, str]:
     text = str(err)
     if " - at `$." in text:
@@ -129,23 +135,20 @@ def _one_line(err: msgspec.ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{prefix}{where + ': ' if where else ''}{msg}")
 
 
-def _coerce_env(raw: str) -> Any:
-    low = raw.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    if "," in raw:
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    return raw
+def _env_value(variable: str, section: str, field: str, raw: str) -> Any:
+    """One `CASINO_*` variable converted by msgspec to its field's type: the field decides, not the text."""
+    types = {f.name: f.type for f in msgspec.structs.fields(_SECTIONS[section])}
+    if field not in types:
+        raise ConfigError(f"{variable}: [{section}] has no setting {field!r}")
+    try:
+        return msgspec.convert(raw, types[field], strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{variable}={raw!r}: {str(exc).replace('`', '')}") from None
 
 
 def _env_overrides(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    sections = {f.upper(): f for f in Config.__struct_fields__ if f != "symbols"}
+    sections = {name.upper(): name for name in _SECTIONS}
     for key, raw in env.items():
         if not key.startswith("CASINO_"):
             continue
@@ -156,7 +159,7 @@ def _env_overrides(env: dict[str, str]) -> dict[str, dict[str, Any]]:
         for upper, section in sections.items():
             if rest.startswith(upper + "_"):
                 field = rest[len(upper) + 1 :].lower()
-                out.setdefault(section, {})[field] = _coerce_env(raw)
+                out.setdefault(section, {})[field] = _env_value(key, section, field, raw)
     return out
 
 
@@ -208,6 +211,11 @@ def load_config(
 
 def validate(config: Config) -> Config:
     """Cross-field checks msgspec cannot express."""
+    for section in _SECTIONS:
+        values = msgspec.structs.asdict(getattr(config, section))
+        for field, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{section}.{field}: must be a finite number, not {value}")
     if not config.symbols:
         raise ConfigError("symbols: at least one symbol is needed")
     config.symbols = [s.strip().upper() for s in config.symbols]
@@ -219,7 +227,10 @@ def validate(config: Config) -> Config:
     if config.player.weight_min > config.player.weight_max:
         raise ConfigError("player.weight_min: must not exceed player.weight_max")
     if config.exchange.live and config.exchange.name != "binance":
-        raise ConfigError("exchange.live: live trading needs exchange.name = 'binance'")
+        raise ConfigError(
+            "exchange.live (--live): live trading needs exchange.name = 'binance', "
+            f"not {config.exchange.name!r}"
+        )
     return config
 
 

@@ -1,22 +1,46 @@
 """Run the Textual console and the Runtime on one asyncio loop.
 
 The engine runs as a task; the app is a view and a remote control. When the app exits, the runtime's
-orderly shutdown runs before anything is cancelled. SIGTERM and SIGHUP (which Textual does not handle)
-trigger the same orderly path and restore the terminal.
+orderly shutdown runs before anything is cancelled. SIGTERM, SIGINT and SIGHUP (which Textual does not
+handle) trigger the same orderly path and restore the terminal. In LIVE mode the runtime streams market
+data only until the operator types the confirmation: the gate holds the engine, not just the screen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from casino_tui.config import Config
+from casino_tui.config import Config, ConfigError
+from casino_tui.early_signals import EarlySignals
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.paths import StatePaths
 from casino_tui.runtime import Runtime
 
+if TYPE_CHECKING:
+    from casino_tui.app import CasinoApp
 
-def run_console(config: Config, paths: StatePaths, logs: LogSetup, timeout: float | None = None) -> int:
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def check_theme(name: str) -> None:
+    """`ui.theme` must name one of Textual's themes: one line and exit 2 before anything starts."""
+    from textual.theme import BUILTIN_THEMES
+
+    if name not in BUILTIN_THEMES:
+        raise ConfigError(f"ui.theme: unknown theme {name!r} (one of: {', '.join(sorted(BUILTIN_THEMES))})")
+
+
+def run_console(
+    config: Config,
+    paths: StatePaths,
+    logs: LogSetup,
+    timeout: float | None = None,
+    early: EarlySignals | None = None,
+) -> int:
     if config.sensors.executor == "pool":
         # Start the forkserver (and its resource tracker) while stdio are still real: once Textual has
         # replaced them, spawning the helper fails with "bad value(s) in fds_to_keep".
@@ -24,17 +48,24 @@ def run_console(config: Config, paths: StatePaths, logs: LogSetup, timeout: floa
 
         resource_tracker.ensure_running()
         forkserver.ensure_running()
-    return asyncio.run(_console(config, paths, logs, timeout))
+    return asyncio.run(_console(config, paths, logs, timeout, early))
 
 
-async def _console(config: Config, paths: StatePaths, logs: LogSetup, timeout: float | None) -> int:
+def console_app(runtime: Runtime, config: Config) -> CasinoApp:
+    """The console over `runtime`; in LIVE mode it opens on the typed gate, whose yes confirms the runtime."""
     from casino_tui.app import CasinoApp
 
-    runtime = Runtime(config, paths=paths, log_setup=logs)
     confirm = "LIVE" if runtime.mode == "LIVE" else None
-    app = CasinoApp(
+    return CasinoApp(
         runtime, live=True, refresh_hz=config.ui.refresh_hz, theme=config.ui.theme, confirm_live=confirm
     )
+
+
+@contextlib.asynccontextmanager
+async def engine_running(
+    runtime: Runtime, app: CasinoApp, timeout: float | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
+    """The runtime as a task beside the app; on the way out its orderly shutdown runs to the end."""
     loop = asyncio.get_running_loop()
     engine = asyncio.create_task(runtime.run(), name="runtime")
 
@@ -48,17 +79,28 @@ async def _console(config: Config, paths: StatePaths, logs: LogSetup, timeout: f
             app.exit(return_code=2)
 
     engine.add_done_callback(engine_done)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop_everything)
     if timeout is not None:
         loop.call_later(timeout, stop_everything)
     try:
-        await app.run_async(mouse=config.ui.mouse)
+        yield engine
     finally:
         runtime.request_stop()
         await asyncio.gather(engine, return_exceptions=True)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+
+
+async def _console(
+    config: Config, paths: StatePaths, logs: LogSetup, timeout: float | None, early: EarlySignals | None
+) -> int:
+    runtime = Runtime(config, paths=paths, log_setup=logs)
+    app = console_app(runtime, config)
+    async with engine_running(runtime, app, timeout) as engine:
+        # A stop signal before the loop's handlers were in place: stop in order, without opening the console.
+        if early is None or early.hand_over() is None:
+            await app.run_async(mouse=config.ui.mouse)
     if not engine.cancelled() and engine.exception() is not None:
         raise engine.exception()  # type: ignore[misc]
     if runtime.report_path is not None:

@@ -67,3 +67,7 @@ class RuntimeControl(Protocol):
     def request_stop(self, sweep: bool | None = None) -> None:
         """Begin the orderly shutdown (`sweep`: None = config default)."""
         ...
+
+    def confirm_live(self) -> None:
+        """The operator typed the LIVE confirmation: trading may start (nothing can trade before)."""
+        ...

@@ -12,6 +12,7 @@ import signal
 import sys
 
 from casino_tui.config import Config
+from casino_tui.early_signals import EarlySignals
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.paths import StatePaths
 from casino_tui.runtime import Runtime
@@ -21,9 +22,23 @@ log = logging.getLogger("casino.headless")
 STATUS_EVERY_S = 5.0
 
 
-async def run_headless(config: Config, paths: StatePaths, timeout: float | None, logs: LogSetup) -> Runtime:
-    """Run until a signal or the timeout; returns the stopped runtime (its `report_path` is set)."""
+async def run_headless(
+    config: Config,
+    paths: StatePaths,
+    timeout: float | None,
+    logs: LogSetup,
+    *,
+    early: EarlySignals | None = None,
+    confirm_live: bool = False,
+) -> Runtime:
+    """Run until a signal or the timeout; returns the stopped runtime (its `report_path` is set).
+
+    `confirm_live` is the operator's go-ahead checked by the CLI (`--confirm-live`): without it a LIVE
+    runtime streams market data and never trades.
+    """
     runtime = Runtime(config, paths=paths, log_setup=logs)
+    if confirm_live:
+        runtime.confirm_live()
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[object]] = set()
 
@@ -37,6 +52,9 @@ async def run_headless(config: Config, paths: StatePaths, timeout: float | None,
         runtime.request_stop()
 
     async def reconcile_and_apply() -> None:
+        if runtime.status not in ("RUNNING", "PAUSED"):
+            log.warning("SIGHUP while %s: nothing to reconcile yet", runtime.status)
+            return
         report = await runtime.reconcile(apply=True)
         log.warning("reconcile: %d differences handled", len(report.items))
 
@@ -45,6 +63,8 @@ async def run_headless(config: Config, paths: StatePaths, timeout: float | None,
     loop.add_signal_handler(signal.SIGUSR1, runtime.toggle_pause)
     loop.add_signal_handler(signal.SIGUSR2, lambda: spawn(runtime.sweep()))
     loop.add_signal_handler(signal.SIGHUP, lambda: spawn(reconcile_and_apply()))
+    if early is not None and (stop_signal := early.hand_over()) is not None:
+        on_stop(stop_signal.name)
     if timeout is not None:
         loop.call_later(
             timeout, lambda: (log.info("timeout reached: orderly shutdown"), runtime.request_stop())

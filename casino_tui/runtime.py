@@ -1,7 +1,8 @@
 """Runtime: builds every component from the Config, runs them on one asyncio loop, and is the only object
 the console and the headless runner talk to (operator commands and `snapshot()`).
 
-Startup: rules → history → sensors warm → streams → reconcile (safe policy) → RUNNING.
+Startup: rules → history → sensors warm → [LIVE: market data only, until `confirm_live()`] →
+streams → reconcile (safe policy) → RUNNING. A stop requested during start-up ends it at the next phase.
 Shutdown: stop inputs → (sweep if configured) → final balance → session report → disconnect → save.
 """
 
@@ -84,6 +85,9 @@ class Runtime:
         self._paused = False
         self._stop_requested = asyncio.Event() if _has_loop() else None
         self._stop_sweep: bool | None = None
+        # LIVE needs the operator's explicit go-ahead (typed in the console, a flag headless) before trading.
+        self._is_live_confirmed = self.mode != "LIVE"
+        self._live_confirmed: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self._timer_task: asyncio.Task[None] | None = None
         self._balance = Balance("USDT", 0.0, 0.0)
@@ -134,6 +138,8 @@ class Runtime:
         if unknown:
             raise StartupError(f"unknown symbol on {self.exchange.name}: {', '.join(unknown)}")
         self.rules = {s: all_rules[s] for s in self.symbols}
+        if self.is_stopping:
+            return
         restored = self._open_state()
         state_dir = self.paths.root if self.paths is not None else None
         self.paper = PaperStore.for_exchange(self.exchange, self.clock, state_dir)
@@ -146,6 +152,8 @@ class Runtime:
             "loading %d candles of history per timeframe for %d symbols", WARMUP_CANDLES, len(self.symbols)
         )
         history = await self._load_history()
+        if self.is_stopping:
+            return
         self.engine.seed(history["1m"])
         self.sensors = SensorManager(self.symbols, self.config.sensors, self._on_votes)
         await self.sensors.start(history)
@@ -158,6 +166,8 @@ class Runtime:
         )
         self.sensors.publish_current()
         await self.sensors.flush()
+        if not await self._cleared_to_trade():
+            return
         self.croupier = Croupier(
             self.exchange,
             self.rules,
@@ -181,7 +191,7 @@ class Runtime:
         await self._startup_reconcile()
         self.status = "PAUSED" if self._paused else "RUNNING"
         if self.use_timers:
-            self._timer_task = asyncio.create_task(self._timer_loop(), name="runtime-timer")
+            self._start_timer()
             if self.store is not None:
                 self._snapshot_task = asyncio.create_task(self._snapshot_loop(), name="runtime-snapshots")
         log.info(
@@ -192,6 +202,53 @@ class Runtime:
             self._balance.wallet,
             self.clock.label,
         )
+
+    async def _cleared_to_trade(self) -> bool:
+        """False if a stop came first. In LIVE mode, waits for `confirm_live()` while only market data
+        streams: no order, no listenKey, no reconcile until the operator has said yes."""
+        assert self._stop_requested is not None
+        if self._live_confirmed is None:
+            self._live_confirmed = asyncio.Event()
+        if self._is_live_confirmed:
+            self._live_confirmed.set()
+        if self._live_confirmed.is_set() or self.is_stopping:
+            return not self.is_stopping
+        self.exchange.set_sinks(self.engine, _UserSink(self))
+        await self.exchange.start_market(self.symbols)
+        if self.use_timers:
+            self._start_timer()
+        self.status = "UNCONFIRMED"
+        log.warning("LIVE: waiting for the operator's confirmation; nothing trades until then")
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._live_confirmed, self._stop_requested)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if self.is_stopping:
+            return False
+        self.status = "STARTING"
+        log.warning("LIVE trading confirmed by the operator")
+        return True
+
+    def confirm_live(self) -> None:
+        """The operator's go-ahead for LIVE trading (the typed phrase, or headless `--confirm-live`)."""
+        self._is_live_confirmed = True
+        if self._live_confirmed is not None:
+            self._live_confirmed.set()
+
+    @property
+    def is_live_confirmed(self) -> bool:
+        return self._is_live_confirmed
+
+    @property
+    def is_stopping(self) -> bool:
+        """A stop has been requested (start-up checks this between phases)."""
+        return self._stop_requested is not None and self._stop_requested.is_set()
+
+    def _start_timer(self) -> None:
+        if self._timer_task is None:
+            self._timer_task = asyncio.create_task(self._timer_loop(), name="runtime-timer")
 
     async def run(self) -> None:
         """Start, run until `request_stop()`, then the orderly shutdown (which always runs)."""

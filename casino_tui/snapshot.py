@@ -13,7 +13,7 @@ from casino_tui.exchange.base import BreakerState
 
 class HeaderView(msgspec.Struct, frozen=True):
     mode: str  # PAPER | TESTNET | LIVE
-    status: str  # STARTING | RECOVERING | RUNNING | PAUSED | STOPPING | STOPPED
+    status: str  # STARTING | UNCONFIRMED (LIVE gate) | RECOVERING | RUNNING | PAUSED | STOPPING | STOPPED
     equity: float
     pnl: float  # realised + unrealised this session
     open_positions: int

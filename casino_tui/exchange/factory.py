@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlparse
 
 from casino_tui.config import Config
 from casino_tui.engine.clock import Clock
 from casino_tui.exchange.base import Exchange
+from casino_tui.exchange.loopback import is_loopback_url
 
 
 class ExchangeSetupError(Exception):
     """Missing keys, live without --live, and the like: one line, exit 2."""
-
-
-def is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def load_keys(env_file: Path | None = None) -> tuple[str, str]:
@@ -46,7 +41,7 @@ def build_exchange(config: Config, clock: Clock) -> Exchange:
     from casino_tui.exchange.binance.connector import BinanceExchange
 
     testnet = config.exchange.name == "binance-testnet"
-    local = bool(config.exchange.rest_url) and is_loopback(config.exchange.rest_url)
+    local = bool(config.exchange.rest_url) and is_loopback_url(config.exchange.rest_url)
     if config.exchange.name == "binance" and not config.exchange.live and not local:
         raise ExchangeSetupError("trading on production Binance needs --live (and a typed confirmation)")
     key, secret = load_keys()

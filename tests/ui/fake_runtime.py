@@ -179,6 +179,7 @@ class FakeRuntime:
         self.sweep_calls = 0
         self.reconcile_calls: list[bool] = []
         self.stop_requests: list[bool | None] = []
+        self.live_confirmations = 0
 
     # -- RuntimeControl ---------------------------------------------------------------------------------
 
@@ -353,6 +354,9 @@ class FakeRuntime:
     def request_stop(self, sweep: bool | None = None) -> None:
         self.stop_requests.append(sweep)
         self.status = "STOPPING"
+
+    def confirm_live(self) -> None:
+        self.live_confirmations += 1
 
     # -- test controls ----------------------------------------------------------------------------------
 

@@ -245,26 +245,31 @@ async def test_live_gate_refuses_a_wrong_phrase_with_exit_code_2(make_app, fake:
         await pilot.press("enter")
     assert app.return_code == 2
     assert fake.sweep_calls == 0
+    assert fake.live_confirmations == 0
 
 
-async def test_live_gate_escape_exits_with_code_2(make_app) -> None:
+async def test_live_gate_escape_exits_with_code_2(make_app, fake: FakeRuntime) -> None:
     app = make_app(confirm_live="LIVE")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, LiveGateScreen), "live gate")
         await wait_until(pilot, lambda: isinstance(app.focused, Input), "phrase field focused")
         await pilot.press("escape")
     assert app.return_code == 2
+    assert fake.live_confirmations == 0
 
 
-async def test_live_gate_opens_the_console_on_the_exact_phrase(make_app) -> None:
+async def test_live_gate_confirms_the_runtime_on_the_exact_phrase_only(make_app, fake: FakeRuntime) -> None:
     app = make_app(confirm_live="LIVE")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, LiveGateScreen), "live gate")
         await wait_until(pilot, lambda: isinstance(app.focused, Input), "phrase field focused")
         assert app.screen.query_one(Input).cursor_blink is False
-        await pilot.press("L", "I", "V", "E", "enter")
+        await pilot.press("L", "I", "V")
+        assert fake.live_confirmations == 0
+        await pilot.press("E", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConsoleScreen), "console")
         assert app.return_code is None
+        assert fake.live_confirmations == 1
 
 
 async def test_command_palette_offers_the_sweep(make_app, fake: FakeRuntime) -> None:

@@ -159,6 +159,9 @@ class FakeExchange:
     async def start(self, symbols: list[str]) -> None:
         return None
 
+    async def start_market(self, symbols: list[str]) -> None:
+        return None
+
     async def stop(self) -> None:
         return None
 

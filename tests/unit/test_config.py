@@ -71,3 +71,54 @@ def test_config_struct_has_every_documented_section():
         "metrics",
         "ui",
     } <= fields
+
+
+def test_environment_values_take_their_fields_type_not_the_look_of_the_text():
+    env = {
+        "CASINO_RUNTIME_STATE_DIR": "2026",
+        "CASINO_EXCHANGE_NAME": "binance",
+        "CASINO_EXCHANGE_LIVE": "TRUE",
+        "CASINO_TRADING_LEVERAGE": "3",
+        "CASINO_SIM_SPEED": "2.5",
+        "CASINO_UI_THEME": "1,2",
+    }
+    config = load_config(None, env=env)
+    assert config.runtime.state_dir == "2026"
+    assert config.exchange.live is True
+    assert config.trading.leverage == 3
+    assert config.sim.speed == 2.5
+    assert config.ui.theme == "1,2"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"CASINO_TRADING_LEVERAGE": "three"}, "CASINO_TRADING_LEVERAGE='three': Expected int"),
+        ({"CASINO_TRADING_LEVERAGE": "500"}, "CASINO_TRADING_LEVERAGE='500': Expected int <= 125"),
+        ({"CASINO_EXCHANGE_LIVE": "maybe"}, "CASINO_EXCHANGE_LIVE='maybe': Expected bool"),
+        ({"CASINO_TRADING_TAKEPROFIT": "1"}, "CASINO_TRADING_TAKEPROFIT: [trading] has no setting"),
+    ],
+)
+def test_bad_environment_value_is_one_line_naming_the_variable(env, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env=env)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("[sim]\nspeed = inf\n", {}, "sim.speed: must be a finite number"),
+        ("[trading]\nnotional_usdt = inf\n", {}, "trading.notional_usdt: must be a finite number"),
+        ("", {"CASINO_PLAYER_COOLDOWN_S": "inf"}, "player.cooldown_s: must be a finite number"),
+    ],
+)
+def test_infinite_numbers_are_refused(tmp_path, text, env, expected):
+    with pytest.raises(ConfigError, match=expected):
+        load_config(write(tmp_path, text), env=env)
+
+
+def test_live_on_anything_but_binance_names_the_flag_and_the_exchange():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"exchange": {"live": True}}, env={})
+    assert "--live" in str(info.value) and "'sim'" in str(info.value)

@@ -44,6 +44,7 @@ from casino_tui.exchange.binance.signing import (
 )
 from casino_tui.exchange.binance.streams import ROTATE_AFTER_S, MarketStream
 from casino_tui.exchange.binance.userstream import KnownOrders, UserStream
+from casino_tui.exchange.loopback import is_loopback_url
 from casino_tui.model import (
     TIMEFRAME_MS,
     AccountUpdate,
@@ -99,11 +100,6 @@ class _AccountTap:
         self._sink.on_account_update(update)
 
 
-def _is_loopback(url: str) -> bool:
-    host = httpx.URL(url).host if url else ""
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 class BinanceExchange:
     """Binance USD-M futures (production or testnet, or any Binance-protocol server at config URLs)."""
 
@@ -127,7 +123,7 @@ class BinanceExchange:
         self._testnet = testnet
         self.rest_url = (config.rest_url or default_rest).rstrip("/")
         self.ws_url = (config.ws_url or default_ws).rstrip("/")
-        self._local = _is_loopback(self.rest_url)
+        self._local = is_loopback_url(self.rest_url)
         self.is_live = not testnet and not self._local
         self._clock = clock
         self._silence_s = silence_s
@@ -174,11 +170,17 @@ class BinanceExchange:
         self._user_sink = user
 
     async def start(self, symbols: list[str]) -> None:
-        """Sync the clock, load rules, mint a listenKey (a bad key fails here), then open both sockets."""
+        """Market data, then the account: a bad key fails when the listenKey is minted."""
+        await self.start_market(symbols)
+        await self.start_account()
+
+    async def start_market(self, symbols: list[str]) -> None:
+        """Sync the clock, load rules and open the market socket: public data only, nothing that can trade."""
+        if self.market is not None:
+            return
         self._symbols = list(symbols)
         await self._rest.sync_time()
         await self.symbol_rules()
-        use_proxy = not _is_loopback(self.ws_url)
         self.market = MarketStream(
             self.ws_url,
             self._symbols,
@@ -188,8 +190,16 @@ class BinanceExchange:
             self._backoff(),
             silence_s=self._silence_s,
             rotate_after_s=self._rotate_after_s,
-            use_proxy=use_proxy,
+            use_proxy=not is_loopback_url(self.ws_url),
         )
+        task = asyncio.create_task(self.market.loop.run(), name="binance-market")
+        self._tasks.append(task)
+        await self._wait_connected(self.market.loop.connected, task)
+
+    async def start_account(self) -> None:
+        """Mint a listenKey (a bad key fails here) and open the user-data socket."""
+        if self.user is not None:
+            return
         self.user = UserStream(
             self._rest,
             self.ws_url,
@@ -201,35 +211,27 @@ class BinanceExchange:
             self._secret_filter,
             keepalive_s=self._keepalive_s,
             rotate_after_s=self._rotate_after_s,
-            use_proxy=use_proxy,
+            use_proxy=not is_loopback_url(self.ws_url),
         )
         await self.user.mint_key()
-        self._tasks = [
-            asyncio.create_task(self.market.loop.run(), name="binance-market"),
-            asyncio.create_task(self.user.loop.run(), name="binance-user"),
-        ]
-        await self._wait_connected()
+        task = asyncio.create_task(self.user.loop.run(), name="binance-user")
+        self._tasks.append(task)
+        await self._wait_connected(self.user.loop.connected, task)
         self.recovery.attach(self.user, self._symbols[0])
 
-    async def _wait_connected(self) -> None:
-        """Until both sockets are up; a stream task that dies (a rejected key) raises here."""
-        assert self.market is not None and self.user is not None
-        waits = {asyncio.ensure_future(s.loop.connected.wait()) for s in (self.market, self.user)}
-        pending = waits | set(self._tasks)
-        deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
+    async def _wait_connected(self, connected: asyncio.Event, task: asyncio.Task[None]) -> None:
+        """Until the socket is up; a stream task that dies (a rejected key) raises here."""
+        wait = asyncio.ensure_future(connected.wait())
         try:
-            while waits & pending:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    log.warning("streams not all connected after %.0fs; they keep retrying", START_TIMEOUT_S)
-                    return
-                done, pending = await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                for task in self._tasks:
-                    if task in done:
-                        task.result()  # re-raise what stopped the stream
+            done, _ = await asyncio.wait(
+                {wait, task}, timeout=START_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            if task in done:
+                task.result()  # re-raise what stopped the stream
+            elif not done:
+                log.warning("%s not up after %.0fs; it keeps retrying", task.get_name(), START_TIMEOUT_S)
         finally:
-            for w in waits:
-                w.cancel()
+            wait.cancel()
 
     def _backoff(self) -> RetryPolicy:
         return RetryPolicy(

@@ -52,7 +52,10 @@ class Recovery:
 
     def on_reconnect(self, stream: str) -> None:
         """A socket is back: breakers opened by failures may probe at once, and the account is re-read,
-        since the events of the gap are lost."""
+        since the events of the gap are lost. Before the account is attached (a live gate still closed)
+        there is no account view to heal."""
+        if self._user is None:
+            return
         for breaker in self._breakers.values():
             breaker.end_cooldown()
         self.resync.request(f"{stream} stream reconnected")

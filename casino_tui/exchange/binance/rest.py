@@ -29,6 +29,7 @@ from casino_tui.exchange.base import ExchangeError, RateLimitedError, RetriableE
 from casino_tui.exchange.binance.codec import ServerTime, decoder
 from casino_tui.exchange.binance.errors import ClockSkewError, classify_response, classify_transport
 from casino_tui.exchange.binance.signing import Credentials, ParamValue, encode_params, redact
+from casino_tui.exchange.loopback import is_loopback_url
 
 log = logging.getLogger("casino.binance.rest")
 T = TypeVar("T")
@@ -131,7 +132,7 @@ class BinanceRest:
         self.time_offset_ms = 0
         self.errors = 0
         self._extra_secrets: set[str] = set()
-        loopback = _is_loopback(self.base_url)
+        loopback = is_loopback_url(self.base_url)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
             limits=httpx.Limits(max_keepalive_connections=8, max_connections=16, keepalive_expiry=60.0),
@@ -310,8 +311,3 @@ def _int_header(headers: httpx.Headers, name: str) -> int | None:
         return int(value)
     except ValueError:
         return None
-
-
-def _is_loopback(url: str) -> bool:
-    host = httpx.URL(url).host
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")

@@ -55,6 +55,7 @@ class Pipeline:
         method, path = request.method, request.url.path
         query: bytes = request.scope.get("query_string", b"")
         body = await request.body()
+        venue.requests.append((method, path))
         cost = weights.Cost(1)
         headers: dict[str, str] = {}
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 import msgspec
 
@@ -25,6 +26,7 @@ log = logging.getLogger("casino.sandbox")
 
 DEFAULT_API_KEY = "sandbox-key"
 DEFAULT_API_SECRET = "sandbox-secret"
+REQUEST_LOG_SIZE = 10_000
 
 
 class SandboxSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +85,8 @@ class Venue:
         self.market_feed = MarketFeed(self.formats, self.faults)
         self.user_feed = UserFeed(self.ledger, self.listen_keys, self.formats, self.faults, self.margin_type)
         self.connections: set[Connection] = set()
+        # (method, path) of the latest REST requests, oldest first: what a client really sent.
+        self.requests: deque[tuple[str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
         sim.set_sinks(self.market_feed, self.user_feed)
 
     def server_ms(self) -> int:

@@ -104,6 +104,10 @@ class SimExchange:
         if self.autorun and self._task is None:
             self._task = asyncio.create_task(self._run(), name="sim-exchange-pump")
 
+    async def start_market(self, symbols: list[str]) -> None:
+        """The sim's account needs no connection of its own: market and user events start together."""
+        await self.start(symbols)
+
     async def stop(self) -> None:
         """Stop the pump task and deliver any queued user events."""
         task, self._task = self._task, None
