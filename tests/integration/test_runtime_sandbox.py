@@ -35,10 +35,10 @@ from casino_tui.config import (
 from casino_tui.engine.brackets import BracketState
 from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
 from casino_tui.model import OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
+from casino_tui.sandbox import SandboxServer, running_sandbox
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 STEP_MS = 1000

@@ -7,12 +7,12 @@ sim's margin arithmetic.
 
 from __future__ import annotations
 
-from casino_tui.exchange.sandbox import errors
-from casino_tui.exchange.sandbox.endpoint import Call, Endpoint, Security
-from casino_tui.exchange.sandbox.events import AccountConfigUpdateEvent, LeverageBody
-from casino_tui.exchange.sandbox.market import mark_price
-from casino_tui.exchange.sandbox.numbers import money
 from casino_tui.model import Balance, Position
+from casino_tui.sandbox import errors
+from casino_tui.sandbox.endpoint import Call, Endpoint, Security
+from casino_tui.sandbox.events import AccountConfigUpdateEvent, LeverageBody
+from casino_tui.sandbox.market import mark_price
+from casino_tui.sandbox.numbers import money
 
 MAINT_MARGIN_RATE = 0.004
 MAX_NOTIONAL = "1000000"

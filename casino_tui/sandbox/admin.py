@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from casino_tui.exchange.sandbox.faults import FaultStatus, parse_patch
-from casino_tui.exchange.sandbox.venue import Venue
 from casino_tui.model import Balance, OrderUpdate, Position
+from casino_tui.sandbox.faults import FaultStatus, parse_patch
+from casino_tui.sandbox.venue import Venue
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from casino_tui.exchange.sandbox import account, admin, algo, auth, errors, market, rest, weights, ws
-from casino_tui.exchange.sandbox.endpoint import Call, Endpoint, Security
-from casino_tui.exchange.sandbox.venue import Venue
+from casino_tui.sandbox import account, admin, algo, auth, errors, market, rest, weights, ws
+from casino_tui.sandbox.endpoint import Call, Endpoint, Security
+from casino_tui.sandbox.venue import Venue
 
 log = logging.getLogger("casino.sandbox")
 

@@ -20,9 +20,9 @@ import msgspec
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from casino_tui.exchange.sandbox.connection import Connection
-from casino_tui.exchange.sandbox.market_feed import parse_stream
-from casino_tui.exchange.sandbox.venue import Venue
+from casino_tui.sandbox.connection import Connection
+from casino_tui.sandbox.market_feed import parse_stream
+from casino_tui.sandbox.venue import Venue
 
 log = logging.getLogger("casino.sandbox")
 

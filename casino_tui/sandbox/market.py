@@ -6,12 +6,12 @@ from typing import Any
 
 import msgspec
 
-from casino_tui.exchange.sandbox import book, errors, intervals
-from casino_tui.exchange.sandbox.endpoint import Call, Endpoint, Security
-from casino_tui.exchange.sandbox.market_feed import FUNDING_RATE, next_funding_ms
-from casino_tui.exchange.sandbox.numbers import SymbolFormat, plain
-from casino_tui.exchange.sandbox.weights import RATE_LIMITS
 from casino_tui.model import TIMEFRAME_MS, Candle, SymbolRules
+from casino_tui.sandbox import book, errors, intervals
+from casino_tui.sandbox.endpoint import Call, Endpoint, Security
+from casino_tui.sandbox.market_feed import FUNDING_RATE, next_funding_ms
+from casino_tui.sandbox.numbers import SymbolFormat, plain
+from casino_tui.sandbox.weights import RATE_LIMITS
 
 MAX_KLINES = 1500
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from casino_tui.exchange.sandbox.numbers import SymbolFormat
+from casino_tui.sandbox.numbers import SymbolFormat
 
 # Notional (USDT) of the best level; each further level holds `_GROWTH` times more.
 _TOP_NOTIONAL = 5_000.0

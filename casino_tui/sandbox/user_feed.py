@@ -11,8 +11,9 @@ import collections
 
 import msgspec
 
-from casino_tui.exchange.sandbox.connection import Connection
-from casino_tui.exchange.sandbox.events import (
+from casino_tui.model import AccountUpdate, OrderUpdate
+from casino_tui.sandbox.connection import Connection
+from casino_tui.sandbox.events import (
     AccountBody,
     AccountUpdateEvent,
     AlgoUpdateEvent,
@@ -23,12 +24,11 @@ from casino_tui.exchange.sandbox.events import (
     PositionEntry,
     UserEvent,
 )
-from casino_tui.exchange.sandbox.faults import Faults
-from casino_tui.exchange.sandbox.ledger import Change, Ledger
-from casino_tui.exchange.sandbox.listenkeys import ListenKeys
-from casino_tui.exchange.sandbox.numbers import SymbolFormat, money
-from casino_tui.exchange.sandbox.render import algo_body, order_body
-from casino_tui.model import AccountUpdate, OrderUpdate
+from casino_tui.sandbox.faults import Faults
+from casino_tui.sandbox.ledger import Change, Ledger
+from casino_tui.sandbox.listenkeys import ListenKeys
+from casino_tui.sandbox.numbers import SymbolFormat, money
+from casino_tui.sandbox.render import algo_body, order_body
 
 
 class UserFeed:

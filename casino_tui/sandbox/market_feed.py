@@ -14,9 +14,10 @@ import logging
 
 import msgspec
 
-from casino_tui.exchange.sandbox import book, intervals
-from casino_tui.exchange.sandbox.connection import Connection
-from casino_tui.exchange.sandbox.events import (
+from casino_tui.model import Candle, Trade
+from casino_tui.sandbox import book, intervals
+from casino_tui.sandbox.connection import Connection
+from casino_tui.sandbox.events import (
     AggTradeEvent,
     BookTickerEvent,
     KlineBody,
@@ -24,9 +25,8 @@ from casino_tui.exchange.sandbox.events import (
     MarkPriceEvent,
     TradeEvent,
 )
-from casino_tui.exchange.sandbox.faults import Faults
-from casino_tui.exchange.sandbox.numbers import SymbolFormat, plain
-from casino_tui.model import Candle, Trade
+from casino_tui.sandbox.faults import Faults
+from casino_tui.sandbox.numbers import SymbolFormat, plain
 
 log = logging.getLogger("casino.sandbox")
 

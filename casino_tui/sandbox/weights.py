@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from casino_tui.exchange.sandbox.errors import ApiError
+from casino_tui.sandbox.errors import ApiError
 
 WEIGHT_LIMIT_1M = 2400
 ORDER_LIMIT_10S = 300

@@ -21,11 +21,11 @@ import uvicorn
 
 from casino_tui.config import DEFAULT_SYMBOLS, SimConfig
 from casino_tui.engine.clock import Clock, SimClock
-from casino_tui.exchange.sandbox.admin import SandboxState, collect_state
-from casino_tui.exchange.sandbox.app import build_app
-from casino_tui.exchange.sandbox.faults import FaultPatch, parse_patch
-from casino_tui.exchange.sandbox.venue import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxSettings, Venue
 from casino_tui.exchange.sim.exchange import SimExchange
+from casino_tui.sandbox.admin import SandboxState, collect_state
+from casino_tui.sandbox.app import build_app
+from casino_tui.sandbox.faults import FaultPatch, parse_patch
+from casino_tui.sandbox.venue import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxSettings, Venue
 
 log = logging.getLogger("casino.sandbox")
 

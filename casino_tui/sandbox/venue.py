@@ -10,16 +10,16 @@ import msgspec
 
 from casino_tui.engine.clock import Clock
 from casino_tui.exchange.base import Exchange
-from casino_tui.exchange.sandbox.auth import Credentials
-from casino_tui.exchange.sandbox.connection import Connection
-from casino_tui.exchange.sandbox.faults import FaultAction, FaultPatch, Faults
-from casino_tui.exchange.sandbox.ledger import Ledger
-from casino_tui.exchange.sandbox.listenkeys import ListenKeys
-from casino_tui.exchange.sandbox.market_feed import MarketFeed
-from casino_tui.exchange.sandbox.numbers import SymbolFormat
-from casino_tui.exchange.sandbox.user_feed import UserFeed
-from casino_tui.exchange.sandbox.weights import RateLimiter
 from casino_tui.model import SymbolRules
+from casino_tui.sandbox.auth import Credentials
+from casino_tui.sandbox.connection import Connection
+from casino_tui.sandbox.faults import FaultAction, FaultPatch, Faults
+from casino_tui.sandbox.ledger import Ledger
+from casino_tui.sandbox.listenkeys import ListenKeys
+from casino_tui.sandbox.market_feed import MarketFeed
+from casino_tui.sandbox.numbers import SymbolFormat
+from casino_tui.sandbox.user_feed import UserFeed
+from casino_tui.sandbox.weights import RateLimiter
 
 log = logging.getLogger("casino.sandbox")
 
