@@ -119,22 +119,22 @@ class UserFeed:
             return
         frame = self._enc.encode(event).decode()
         for conn in self._connections:
-            key = conn.listen_key
-            if key is not None and self.listen_keys.is_active(key):
-                conn.push(self._wrap(conn, key, frame))
+            for key in conn.listen_keys:
+                if self.listen_keys.is_active(key):
+                    conn.push(self._wrap(conn, key, frame))
 
     def expire(self, keys: list[str], now_ms: int) -> None:
         """Tell the sockets of `keys` their key expired; they stay open but get nothing more."""
         for key in keys:
             frame = self._enc.encode(ListenKeyExpiredEvent(event_time=now_ms, listen_key=key)).decode()
             for conn in self._connections:
-                if conn.listen_key == key:
+                if key in conn.listen_keys:
                     conn.push(self._wrap(conn, key, frame))
 
     def close_key(self, key: str) -> None:
         """DELETE listenKey closes its streams."""
         for conn in list(self._connections):
-            if conn.listen_key == key:
+            if key in conn.listen_keys:
                 conn.request_close(1000, "listenKey closed")
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""The sandbox's state around the sim: credentials, faults, limits, listenKeys, the ledger and the two feeds."""
+"""The sandbox's state around the sim: credentials, faults, limits, listenKeys, the ledger, the feeds, counts."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from casino_tui.sandbox.ledger import Ledger
 from casino_tui.sandbox.listenkeys import ListenKeys
 from casino_tui.sandbox.market_feed import MarketFeed
 from casino_tui.sandbox.numbers import SymbolFormat
+from casino_tui.sandbox.traffic import RequestCounts
 from casino_tui.sandbox.user_feed import UserFeed
 from casino_tui.sandbox.weights import RateLimiter
 
@@ -83,6 +84,7 @@ class Venue:
         self.market_feed = MarketFeed(self.formats, self.faults)
         self.user_feed = UserFeed(self.ledger, self.listen_keys, self.formats, self.faults, self.margin_type)
         self.connections: set[Connection] = set()
+        self.requests = RequestCounts()
         sim.set_sinks(self.market_feed, self.user_feed)
 
     def server_ms(self) -> int:
@@ -104,6 +106,13 @@ class Venue:
         if matching is None:
             raise TypeError(f"{type(self.sim).__name__} cannot inject positions")
         matching.inject_position(symbol, qty, entry_price, notify=notify)
+
+    def commission_rates(self) -> tuple[float, float]:
+        """(maker, taker) fee rates the sim's matching engine charges."""
+        matching = getattr(self.sim, "matching", None)
+        if matching is None:
+            raise TypeError(f"{type(self.sim).__name__} has no matching engine to read fees from")
+        return float(matching.maker_fee), float(matching.taker_fee)
 
     def drop_sockets(self, reason: str) -> None:
         for conn in list(self.connections):

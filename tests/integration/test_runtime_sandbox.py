@@ -224,7 +224,7 @@ async def test_sweep_leaves_the_sandbox_flat_and_shutdown_writes_the_report(tmp_
 
 # -- separate processes: `casino-tui sandbox` and `casino-tui --headless` ---------------------------------
 
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))/fapi/v1")
+_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))\s")
 
 
 def _clean_env(tmp: Path, **extra: str) -> dict[str, str]:

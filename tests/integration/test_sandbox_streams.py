@@ -90,24 +90,43 @@ async def test_live_subscribe_list_and_unsubscribe_on_a_ccxt_style_url(
     await frames.aclose()
 
 
-async def test_request_errors_use_binance_codes(sandbox: tuple[SandboxServer, ManualClock]) -> None:
+async def test_request_errors_use_binance_codes_inside_an_error_object(
+    sandbox: tuple[SandboxServer, ManualClock],
+) -> None:
     server, _ = sandbox
     frames = Frames(await websockets.connect(f"{server.ws_url}/market/ws/0"))
     requests = {
         '{"method":"SET_PROPERTY","params":["nonsense",true],"id":10}': 0,
         '{"method":"SET_PROPERTY","params":["combined","yes"],"id":11}': 1,
         '{"method":"FETCH","params":[],"id":12}': 2,
-        '{"method":"LIST_SUBSCRIPTIONS","id":"x"}': 2,
+        '{"method":"LIST_SUBSCRIPTIONS","id":-1}': 2,
+        '{"method":"LIST_SUBSCRIPTIONS","id":true}': 2,
         '{"method":"SUBSCRIBE","params":["nosuch@aggTrade"],"id":13}': 2,
         "{not json": 3,
     }
     for text in requests:
         await frames.ws.send(text)
-    await frames.wait_for(lambda f: f.get("code") == 3)
-    assert [f["code"] for f in frames.items] == list(requests.values())
-    assert frames.items[0] == {"code": 0, "msg": "Unknown property", "id": 10}
+    await frames.wait_for(lambda f: f.get("error", {}).get("code") == 3)
+    assert [f["error"]["code"] for f in frames.items] == list(requests.values())
+    assert frames.items[0] == {"error": {"code": 0, "msg": "Unknown property"}, "id": 10}
     await frames.ws.send('{"method":"GET_PROPERTY","params":["combined"],"id":14}')
     assert (await frames.wait_for(lambda f: f.get("id") == 14))["result"] is False
+    await frames.aclose()
+
+
+async def test_string_request_ids_are_accepted_and_echoed(sandbox: tuple[SandboxServer, ManualClock]) -> None:
+    server, _ = sandbox
+    frames = Frames(await websockets.connect(f"{server.ws_url}/market/stream"))
+    request_id = "0b6f9a3e-4c55-4d8c-9a51-53f0f8a0c2d1"
+    await frames.ws.send(f'{{"method":"SUBSCRIBE","params":["btcusdt@aggTrade"],"id":"{request_id}"}}')
+    assert await frames.wait_for(lambda f: f.get("id") == request_id) == {"result": None, "id": request_id}
+    await frames.ws.send('{"method":"LIST_SUBSCRIPTIONS","id":"list-1"}')
+    assert await frames.wait_for(lambda f: f.get("id") == "list-1") == {
+        "result": ["btcusdt@aggTrade"],
+        "id": "list-1",
+    }
+    await frames.ws.send(f'{{"method":"UNSUBSCRIBE","params":["btcusdt@aggTrade"],"id":"{request_id}-u"}}')
+    assert (await frames.wait_for(lambda f: f.get("id") == f"{request_id}-u"))["result"] is None
     await frames.aclose()
 
 
