@@ -60,9 +60,11 @@ def changed_levels(
 
     if low == high == now:
         return [], []
-    top = range(low, high + 2)
-    bid_edge = range(low - MAX_LEVELS, high - MAX_LEVELS + 2)
-    ask_edge = range(low + MAX_LEVELS, high + MAX_LEVELS + 2)
+    # Tick i holds a bid while i <= bid < i + MAX_LEVELS and an ask while i - MAX_LEVELS <= bid < i:
+    # with the bid anywhere in [low, high], only these ticks can have come or gone.
+    top = range(low + 1, high + 1)
+    bid_edge = range(low - MAX_LEVELS + 1, high - MAX_LEVELS + 1)
+    ask_edge = range(low + MAX_LEVELS + 1, high + MAX_LEVELS + 1)
     bids = side({i for i in (*top, *bid_edge) if i > 0}, range(max(now - MAX_LEVELS + 1, 1), now + 1))
     asks = side({i for i in (*top, *ask_edge) if i > 0}, range(now + 1, now + MAX_LEVELS + 1))
     return bids[::-1], asks
