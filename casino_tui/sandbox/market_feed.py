@@ -127,9 +127,10 @@ class MarketFeed:
             return
         silent = self._faults.silent_sockets
         fmt = self.formats[symbol]
-        for stream in list(streams.values()) if streams else ():
+        # Pushing only queues frames (a slow client is closed later, not unsubscribed here): no copies needed.
+        for stream in streams.values() if streams else ():
             self._on_symbol_trade(stream, trade, trade_id, fmt, silent)
-        for stream in list(self._all_market.values()):
+        for stream in self._all_market.values():
             self._on_market_trade(stream, trade, fmt, silent)
 
     def on_mark_price(self, symbol: str, price: float, ts_ms: int) -> None:

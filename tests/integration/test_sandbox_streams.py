@@ -173,3 +173,71 @@ async def test_unknown_listen_key_is_refused_at_the_handshake(
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(f"{server.ws_url}/private/ws?listenKey=not-a-key")
     assert refused.value.response.status_code == 403
+
+
+async def test_bare_private_route_carries_the_listen_keys_it_subscribes(
+    sandbox: tuple[SandboxServer, ManualClock],
+) -> None:
+    server, clock = sandbox
+    server.sim.pump(clock.now_ms())
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        key = (await http.post("/fapi/v1/listenKey", headers={"X-MBX-APIKEY": API_KEY})).json()["listenKey"]
+        frames = Frames(await websockets.connect(f"{server.ws_url}/private/stream"))
+        await frames.ws.send(f'{{"method":"SUBSCRIBE","params":["{key}"],"id":"sub"}}')
+        assert await frames.wait_for(lambda f: f.get("id") == "sub") == {"result": None, "id": "sub"}
+        await frames.ws.send('{"method":"LIST_SUBSCRIPTIONS","id":"list"}')
+        assert (await frames.wait_for(lambda f: f.get("id") == "list"))["result"] == [key]
+        client = SignedClient(http, clock)
+        reply = await client.post(
+            "/fapi/v1/order", symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.050"
+        )
+        assert reply.status_code == 200, reply.text
+        filled = await frames.wait_for(lambda f: f.get("data", {}).get("e") == "ORDER_TRADE_UPDATE")
+        assert filled["stream"] == key and filled["data"]["o"]["s"] == "ETHUSDT"
+        await frames.ws.send('{"method":"SUBSCRIBE","params":["not-a-listen-key"],"id":"bad"}')
+        refused = await frames.wait_for(lambda f: f.get("id") == "bad")
+        assert refused["error"]["code"] == 2
+        await frames.ws.send(f'{{"method":"UNSUBSCRIBE","params":["{key}"],"id":"unsub"}}')
+        await frames.wait_for(lambda f: f.get("id") == "unsub")
+        await frames.ws.send('{"method":"LIST_SUBSCRIPTIONS","id":"list-2"}')
+        assert (await frames.wait_for(lambda f: f.get("id") == "list-2"))["result"] == []
+        await frames.aclose()
+
+
+async def test_all_market_streams_send_every_symbol(sandbox: tuple[SandboxServer, ManualClock]) -> None:
+    server, clock = sandbox
+    names = "!markPrice@arr@1s/!ticker@arr/!miniTicker@arr/!bookTicker"
+    frames = Frames(await websockets.connect(f"{server.ws_url}/market/stream?streams={names}"))
+    step = market_step(server, clock)
+
+    def symbols_in(stream: str) -> set[str]:
+        data = [f["data"] for f in frames.items if f["stream"] == stream]
+        return {row["s"] for d in data for row in (d if isinstance(d, list) else [d])}
+
+    for stream in names.split("/"):
+        await frames.wait_for(lambda _f, s=stream: symbols_in(s) == {"BTCUSDT", "ETHUSDT"}, advance=step)
+    marks = next(f["data"] for f in frames.items if f["stream"] == "!markPrice@arr@1s")
+    assert {m["e"] for m in marks} == {"markPriceUpdate"}
+    tickers = next(f["data"] for f in frames.items if f["stream"] == "!ticker@arr")
+    assert {t["e"] for t in tickers} == {"24hrTicker"} and all(t["C"] - t["O"] == 86_400_000 for t in tickers)
+    await frames.aclose()
+
+
+async def test_continuous_kline_names_pair_and_contract_type(
+    sandbox: tuple[SandboxServer, ManualClock],
+) -> None:
+    server, clock = sandbox
+    frames = Frames(
+        await websockets.connect(f"{server.ws_url}/market/ws/btcusdt_perpetual@continuousKline_1m")
+    )
+    kline = await frames.wait_for(
+        lambda f: f.get("e") == "continuous_kline", advance=market_step(server, clock)
+    )
+    assert (kline["ps"], kline["ct"], kline["k"]["i"]) == ("BTCUSDT", "PERPETUAL", "1m") and "s" not in kline[
+        "k"
+    ]
+    await frames.ws.send(
+        '{"method":"SUBSCRIBE","params":["btcusdt_current_quarter@continuousKline_1m"],"id":1}'
+    )
+    assert (await frames.wait_for(lambda f: f.get("id") == 1))["error"]["code"] == 2  # only perpetuals listed
+    await frames.aclose()
