@@ -166,6 +166,9 @@ async def test_python_binance_reads_the_history_and_account_endpoints_it_wraps(
     assert brackets["brackets"][0]["initialLeverage"] == 125
     fees = await off_loop(client.futures_commission_rate, symbol="BTCUSDT")
     assert float(fees["takerCommissionRate"]) > float(fees["makerCommissionRate"]) > 0
+    klines = await off_loop(client.futures_klines, symbol="BTCUSDT", interval="1m", limit=3)
+    kline_types = [int, str, str, str, str, str, int, str, int, str, str, str]
+    assert len(klines) == 3 and all([type(v) for v in row] == kline_types for row in klines)
     ticker = await off_loop(client.futures_ticker, symbol="BTCUSDT")
     assert float(ticker["lowPrice"]) <= float(ticker["lastPrice"]) <= float(ticker["highPrice"])
     assert ticker["count"] == ticker["lastId"] - ticker["firstId"] + 1 > 0
