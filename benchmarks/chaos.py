@@ -61,7 +61,7 @@ STACKED_FACTOR = 1.5  # a position worth this much more than one entry's notiona
 CONFIRM_S = 2.0  # a violation must last this long past the settle window to count (entries get stops in ms)
 POLL_S = 0.2
 WATCH_S = 0.5  # polling period while an engine runs between its check and its death
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:\d+)/fapi/v1")
+_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:\d+)\s")
 _READY = re.compile(r"(?<!\w)ready: ")
 _ENTRY_ID = re.compile(r"^ct(\d{6})E")
 

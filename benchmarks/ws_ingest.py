@@ -54,7 +54,7 @@ API_KEY = "sandbox-key"
 API_SECRET = "sandbox-secret"
 TIMER_S = 0.25  # the runtime's timer interval
 SATURATED = 0.9  # a process using this much of a core is the one holding the rate down
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))/fapi/v1")
+_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))\s")
 TINY = {"symbols": 5, "speed": 20.0, "seconds": 1.0, "warmup": 0.5}
 
 

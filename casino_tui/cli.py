@@ -278,7 +278,7 @@ def _subcommand(name: str, argv: list[str]) -> int:
             print(line)
         return 0
     if name == "sandbox":
-        from casino_tui.exchange.sandbox.serve import add_arguments, serve_main
+        from casino_tui.sandbox.serve import add_arguments, serve_main
 
         parser = _Parser(prog=f"{PROG} sandbox", description="Serve the Binance USD-M protocol on loopback.")
         add_arguments(parser)

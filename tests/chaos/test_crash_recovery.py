@@ -23,10 +23,10 @@ from casino_tui.engine.clock import ManualClock
 from casino_tui.engine.crashpoints import POINTS
 from casino_tui.engine.journal import Journal
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.exchange.sandbox import running_sandbox
 from casino_tui.model import OrderRequest, OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
+from casino_tui.sandbox import running_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sandbox-key"

@@ -14,8 +14,8 @@ from typing import Any
 from casino_tui.config import ExchangeConfig
 from casino_tui.engine.clock import Clock, ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
 from casino_tui.model import AccountUpdate, OrderUpdate, Trade
+from casino_tui.sandbox import SandboxServer, running_sandbox
 
 API_KEY = "sandbox-key"
 API_SECRET = "sandbox-secret"

@@ -17,7 +17,7 @@ import httpx
 import msgspec
 
 from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.sandbox import SandboxServer
+from casino_tui.sandbox import SandboxServer
 
 API_KEY = "sandbox-key"
 SECRET = "sandbox-secret"

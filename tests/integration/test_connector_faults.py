@@ -19,8 +19,8 @@ from casino_tui.exchange.base import (
     UnknownOutcomeError,
 )
 from casino_tui.exchange.binance.rest import EndpointGroup
-from casino_tui.exchange.sandbox import running_sandbox
 from casino_tui.model import OrderRequest, OrderStatus, OrderType, Side
+from casino_tui.sandbox import running_sandbox
 
 QTY = 0.002
 SIGNATURE = re.compile(r"signature=[0-9a-f]{64}")

@@ -28,9 +28,9 @@ from casino_tui.config import (
 from casino_tui.console import console_app, engine_running
 from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
+from casino_tui.sandbox import SandboxServer, running_sandbox
 from casino_tui.screens.confirm import LiveGateScreen
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -41,7 +41,8 @@ LISTEN_KEY = ("POST", "/fapi/v1/listenKey")
 
 def writes(sandbox: SandboxServer) -> list[tuple[str, str]]:
     """Every request that changes something on the exchange: orders, algo orders, listenKeys, leverage."""
-    return [(method, path) for method, path in sandbox.venue.requests if method != "GET"]
+    routes = [tuple(route.split(" ", 1)) for route in sandbox.venue.requests.by_route]
+    return [(method, path) for method, path in routes if method != "GET"]
 
 
 def order_requests(sandbox: SandboxServer) -> list[tuple[str, str]]:
@@ -171,7 +172,7 @@ async def test_headless_live_without_confirmation_exits_2_before_any_request(tmp
         code, out, err = await run_headless_live(sandbox, tmp_path, "--timeout", "5")
         assert code == 2, err
         assert "--confirm-live" in err and err.count("\n") == 1 and "Traceback" not in err
-        assert list(sandbox.venue.requests) == []
+        assert dict(sandbox.venue.requests.by_route) == {}
 
 
 async def test_headless_live_with_the_wrong_account_exits_2_before_any_request(tmp_path: Path) -> None:
@@ -181,7 +182,7 @@ async def test_headless_live_with_the_wrong_account_exits_2_before_any_request(t
         )
         assert code == 2, err
         assert "does not match" in err and err.count("\n") == 1
-        assert list(sandbox.venue.requests) == []
+        assert dict(sandbox.venue.requests.by_route) == {}
 
 
 async def test_headless_live_confirmed_by_the_key_suffix_trades_on_the_account(tmp_path: Path) -> None:

@@ -31,11 +31,11 @@ from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.base import ExchangeError
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.rest import EndpointGroup
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
-from casino_tui.exchange.sandbox.admin import SandboxState
 from casino_tui.model import OrderRequest, OrderType
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
+from casino_tui.sandbox import SandboxServer, running_sandbox
+from casino_tui.sandbox.admin import SandboxState
 from casino_tui.snapshot import RuntimeSnapshot
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]

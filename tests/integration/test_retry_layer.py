@@ -25,9 +25,9 @@ from casino_tui.engine.retries import MAX_SENDS_PER_ORDER
 from casino_tui.exchange.base import RetriableError
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.errors import ClockSkewError
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
-from casino_tui.exchange.sandbox.admin import SandboxState
 from casino_tui.model import Decision, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from casino_tui.sandbox import SandboxServer, running_sandbox
+from casino_tui.sandbox.admin import SandboxState
 
 QTY = 0.002
 STORM = {"service_unavailable": 10_000}  # every order POST answers 503 "Service Unavailable." (not placed)

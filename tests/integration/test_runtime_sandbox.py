@@ -35,10 +35,10 @@ from casino_tui.config import (
 from casino_tui.engine.brackets import BracketState
 from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
 from casino_tui.model import OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
+from casino_tui.sandbox import SandboxServer, running_sandbox
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 STEP_MS = 1000
@@ -224,7 +224,7 @@ async def test_sweep_leaves_the_sandbox_flat_and_shutdown_writes_the_report(tmp_
 
 # -- separate processes: `casino-tui sandbox` and `casino-tui --headless` ---------------------------------
 
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))/fapi/v1")
+_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))\s")
 
 
 def _clean_env(tmp: Path, **extra: str) -> dict[str, str]:

@@ -9,8 +9,8 @@ import pytest
 from sandbox_support import API_KEY, FORM, SECRET, SignedClient, hmac_hex, signed_payload
 
 from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
-from casino_tui.exchange.sandbox.auth import Credentials, split_signature, verify_signed
+from casino_tui.sandbox import SandboxServer, running_sandbox
+from casino_tui.sandbox.auth import Credentials, split_signature, verify_signed
 
 # BINANCE.md §2: the official HMAC known-answer vector.
 DOC_KEY = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83"

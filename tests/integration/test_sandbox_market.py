@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
+from casino_tui.sandbox import SandboxServer, running_sandbox
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

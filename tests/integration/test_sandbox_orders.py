@@ -11,7 +11,7 @@ import websockets
 from sandbox_support import API_KEY, Frames, SignedClient, is_event, market_step
 
 from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
+from casino_tui.sandbox import SandboxServer, running_sandbox
 
 
 class Rig:

@@ -11,7 +11,7 @@ import websockets
 from sandbox_support import API_KEY, Frames, SignedClient, is_event, market_step
 
 from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.sandbox import SandboxServer, running_sandbox
+from casino_tui.sandbox import SandboxServer, running_sandbox
 
 
 class AggTrade(msgspec.Struct):
@@ -90,24 +90,43 @@ async def test_live_subscribe_list_and_unsubscribe_on_a_ccxt_style_url(
     await frames.aclose()
 
 
-async def test_request_errors_use_binance_codes(sandbox: tuple[SandboxServer, ManualClock]) -> None:
+async def test_request_errors_use_binance_codes_inside_an_error_object(
+    sandbox: tuple[SandboxServer, ManualClock],
+) -> None:
     server, _ = sandbox
     frames = Frames(await websockets.connect(f"{server.ws_url}/market/ws/0"))
     requests = {
         '{"method":"SET_PROPERTY","params":["nonsense",true],"id":10}': 0,
         '{"method":"SET_PROPERTY","params":["combined","yes"],"id":11}': 1,
         '{"method":"FETCH","params":[],"id":12}': 2,
-        '{"method":"LIST_SUBSCRIPTIONS","id":"x"}': 2,
+        '{"method":"LIST_SUBSCRIPTIONS","id":-1}': 2,
+        '{"method":"LIST_SUBSCRIPTIONS","id":true}': 2,
         '{"method":"SUBSCRIBE","params":["nosuch@aggTrade"],"id":13}': 2,
         "{not json": 3,
     }
     for text in requests:
         await frames.ws.send(text)
-    await frames.wait_for(lambda f: f.get("code") == 3)
-    assert [f["code"] for f in frames.items] == list(requests.values())
-    assert frames.items[0] == {"code": 0, "msg": "Unknown property", "id": 10}
+    await frames.wait_for(lambda f: f.get("error", {}).get("code") == 3)
+    assert [f["error"]["code"] for f in frames.items] == list(requests.values())
+    assert frames.items[0] == {"error": {"code": 0, "msg": "Unknown property"}, "id": 10}
     await frames.ws.send('{"method":"GET_PROPERTY","params":["combined"],"id":14}')
     assert (await frames.wait_for(lambda f: f.get("id") == 14))["result"] is False
+    await frames.aclose()
+
+
+async def test_string_request_ids_are_accepted_and_echoed(sandbox: tuple[SandboxServer, ManualClock]) -> None:
+    server, _ = sandbox
+    frames = Frames(await websockets.connect(f"{server.ws_url}/market/stream"))
+    request_id = "0b6f9a3e-4c55-4d8c-9a51-53f0f8a0c2d1"
+    await frames.ws.send(f'{{"method":"SUBSCRIBE","params":["btcusdt@aggTrade"],"id":"{request_id}"}}')
+    assert await frames.wait_for(lambda f: f.get("id") == request_id) == {"result": None, "id": request_id}
+    await frames.ws.send('{"method":"LIST_SUBSCRIPTIONS","id":"list-1"}')
+    assert await frames.wait_for(lambda f: f.get("id") == "list-1") == {
+        "result": ["btcusdt@aggTrade"],
+        "id": "list-1",
+    }
+    await frames.ws.send(f'{{"method":"UNSUBSCRIBE","params":["btcusdt@aggTrade"],"id":"{request_id}-u"}}')
+    assert (await frames.wait_for(lambda f: f.get("id") == f"{request_id}-u"))["result"] is None
     await frames.aclose()
 
 
@@ -154,3 +173,71 @@ async def test_unknown_listen_key_is_refused_at_the_handshake(
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(f"{server.ws_url}/private/ws?listenKey=not-a-key")
     assert refused.value.response.status_code == 403
+
+
+async def test_bare_private_route_carries_the_listen_keys_it_subscribes(
+    sandbox: tuple[SandboxServer, ManualClock],
+) -> None:
+    server, clock = sandbox
+    server.sim.pump(clock.now_ms())
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        key = (await http.post("/fapi/v1/listenKey", headers={"X-MBX-APIKEY": API_KEY})).json()["listenKey"]
+        frames = Frames(await websockets.connect(f"{server.ws_url}/private/stream"))
+        await frames.ws.send(f'{{"method":"SUBSCRIBE","params":["{key}"],"id":"sub"}}')
+        assert await frames.wait_for(lambda f: f.get("id") == "sub") == {"result": None, "id": "sub"}
+        await frames.ws.send('{"method":"LIST_SUBSCRIPTIONS","id":"list"}')
+        assert (await frames.wait_for(lambda f: f.get("id") == "list"))["result"] == [key]
+        client = SignedClient(http, clock)
+        reply = await client.post(
+            "/fapi/v1/order", symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.050"
+        )
+        assert reply.status_code == 200, reply.text
+        filled = await frames.wait_for(lambda f: f.get("data", {}).get("e") == "ORDER_TRADE_UPDATE")
+        assert filled["stream"] == key and filled["data"]["o"]["s"] == "ETHUSDT"
+        await frames.ws.send('{"method":"SUBSCRIBE","params":["not-a-listen-key"],"id":"bad"}')
+        refused = await frames.wait_for(lambda f: f.get("id") == "bad")
+        assert refused["error"]["code"] == 2
+        await frames.ws.send(f'{{"method":"UNSUBSCRIBE","params":["{key}"],"id":"unsub"}}')
+        await frames.wait_for(lambda f: f.get("id") == "unsub")
+        await frames.ws.send('{"method":"LIST_SUBSCRIPTIONS","id":"list-2"}')
+        assert (await frames.wait_for(lambda f: f.get("id") == "list-2"))["result"] == []
+        await frames.aclose()
+
+
+async def test_all_market_streams_send_every_symbol(sandbox: tuple[SandboxServer, ManualClock]) -> None:
+    server, clock = sandbox
+    names = "!markPrice@arr@1s/!ticker@arr/!miniTicker@arr/!bookTicker"
+    frames = Frames(await websockets.connect(f"{server.ws_url}/market/stream?streams={names}"))
+    step = market_step(server, clock)
+
+    def symbols_in(stream: str) -> set[str]:
+        data = [f["data"] for f in frames.items if f["stream"] == stream]
+        return {row["s"] for d in data for row in (d if isinstance(d, list) else [d])}
+
+    for stream in names.split("/"):
+        await frames.wait_for(lambda _f, s=stream: symbols_in(s) == {"BTCUSDT", "ETHUSDT"}, advance=step)
+    marks = next(f["data"] for f in frames.items if f["stream"] == "!markPrice@arr@1s")
+    assert {m["e"] for m in marks} == {"markPriceUpdate"}
+    tickers = next(f["data"] for f in frames.items if f["stream"] == "!ticker@arr")
+    assert {t["e"] for t in tickers} == {"24hrTicker"} and all(t["C"] - t["O"] == 86_400_000 for t in tickers)
+    await frames.aclose()
+
+
+async def test_continuous_kline_names_pair_and_contract_type(
+    sandbox: tuple[SandboxServer, ManualClock],
+) -> None:
+    server, clock = sandbox
+    frames = Frames(
+        await websockets.connect(f"{server.ws_url}/market/ws/btcusdt_perpetual@continuousKline_1m")
+    )
+    kline = await frames.wait_for(
+        lambda f: f.get("e") == "continuous_kline", advance=market_step(server, clock)
+    )
+    assert (kline["ps"], kline["ct"], kline["k"]["i"]) == ("BTCUSDT", "PERPETUAL", "1m") and "s" not in kline[
+        "k"
+    ]
+    await frames.ws.send(
+        '{"method":"SUBSCRIBE","params":["btcusdt_current_quarter@continuousKline_1m"],"id":1}'
+    )
+    assert (await frames.wait_for(lambda f: f.get("id") == 1))["error"]["code"] == 2  # only perpetuals listed
+    await frames.aclose()

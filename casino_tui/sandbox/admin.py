@@ -1,4 +1,5 @@
-"""Admin routes for tests and demos: faults, state (with per-client-id order counts), position injection.
+"""Admin routes for tests and demos: faults, state (with per-client-id order counts), request counts,
+position injection.
 
 No signature, no rate limit, but they answer only on loopback (403 for anyone else).
 """
@@ -10,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from casino_tui.exchange.sandbox.faults import FaultStatus, parse_patch
-from casino_tui.exchange.sandbox.venue import Venue
 from casino_tui.model import Balance, OrderUpdate, Position
+from casino_tui.sandbox.faults import FaultStatus, parse_patch
+from casino_tui.sandbox.venue import Venue
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -90,6 +91,20 @@ async def state(request: Request) -> Response:
     return _json(await collect_state(request.app.state.venue))
 
 
+class RequestReport(msgspec.Struct, frozen=True):
+    """REST requests received per `METHOD /path`, and order placements received per client order id."""
+
+    requests: dict[str, int]
+    orders: dict[str, int]
+
+
+async def requests(request: Request) -> Response:
+    if not _is_loopback(request):
+        return _json({"error": "admin answers on loopback only"}, 403)
+    venue: Venue = request.app.state.venue
+    return _json(RequestReport(requests=dict(venue.requests.by_route), orders=dict(venue.ledger.received)))
+
+
 async def inject_position(request: Request) -> Response:
     if not _is_loopback(request):
         return _json({"error": "admin answers on loopback only"}, 403)
@@ -119,6 +134,7 @@ async def api_restrictions(request: Request) -> Response:
 ROUTES = [
     Route("/__admin__/faults", faults, methods=["GET", "POST"]),
     Route("/__admin__/state", state, methods=["GET"]),
+    Route("/__admin__/requests", requests, methods=["GET"]),
     Route("/__admin__/inject_position", inject_position, methods=["POST"]),
     Route("/__admin__/api_restrictions", api_restrictions, methods=["POST"]),
 ]

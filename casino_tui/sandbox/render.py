@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from casino_tui.exchange.sandbox.events import AlgoBody, OrderBody
-from casino_tui.exchange.sandbox.ledger import AlgoRecord, Fill, OrderRecord
-from casino_tui.exchange.sandbox.numbers import SymbolFormat, money
 from casino_tui.model import OrderStatus
+from casino_tui.sandbox.events import AlgoBody, OrderBody
+from casino_tui.sandbox.ledger import AlgoRecord, Fill, OrderRecord
+from casino_tui.sandbox.numbers import SymbolFormat, money
 
 
 class OrderResponse(msgspec.Struct, kw_only=True, rename="camel"):

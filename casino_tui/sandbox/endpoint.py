@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from casino_tui.exchange.sandbox import errors
-from casino_tui.exchange.sandbox.numbers import SymbolFormat
+from casino_tui.sandbox import errors
+from casino_tui.sandbox.numbers import SymbolFormat
 
 if TYPE_CHECKING:
-    from casino_tui.exchange.sandbox.venue import Venue
+    from casino_tui.sandbox.venue import Venue
 
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")

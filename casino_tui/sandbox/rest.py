@@ -9,10 +9,11 @@ from __future__ import annotations
 import msgspec
 
 from casino_tui.exchange.base import ExchangeError
-from casino_tui.exchange.sandbox import errors, market
-from casino_tui.exchange.sandbox.endpoint import Call, Endpoint, Security
-from casino_tui.exchange.sandbox.ledger import OrderIntent, OrderRecord
-from casino_tui.exchange.sandbox.placement import (
+from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.sandbox import errors, market
+from casino_tui.sandbox.endpoint import Call, Endpoint, Security
+from casino_tui.sandbox.ledger import OrderIntent, OrderRecord
+from casino_tui.sandbox.placement import (
     NewOrder,
     check_price,
     check_qty,
@@ -21,8 +22,7 @@ from casino_tui.exchange.sandbox.placement import (
     gate_before,
     submit,
 )
-from casino_tui.exchange.sandbox.render import order_response
-from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.sandbox.render import order_response
 
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 MAX_BATCH = 5

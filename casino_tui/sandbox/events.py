@@ -90,6 +90,86 @@ class BookTickerEvent(msgspec.Struct, kw_only=True):
     ask_qty: str = msgspec.field(name="A")
 
 
+class ContinuousKlineBody(msgspec.Struct, kw_only=True):
+    """The `k` of continuous_kline: a kline body without the symbol (the event names the pair)."""
+
+    open_time: int = msgspec.field(name="t")
+    close_time: int = msgspec.field(name="T")
+    interval: str = msgspec.field(name="i")
+    first_trade_id: int = msgspec.field(name="f")
+    last_trade_id: int = msgspec.field(name="L")
+    open: str = msgspec.field(name="o")
+    close: str = msgspec.field(name="c")
+    high: str = msgspec.field(name="h")
+    low: str = msgspec.field(name="l")
+    volume: str = msgspec.field(name="v")
+    trades: int = msgspec.field(name="n")
+    is_closed: bool = msgspec.field(name="x")
+    quote_volume: str = msgspec.field(name="q")
+    taker_buy_volume: str = msgspec.field(name="V")
+    taker_buy_quote_volume: str = msgspec.field(name="Q")
+    ignore: str = msgspec.field(default="0", name="B")
+
+
+class ContinuousKlineEvent(msgspec.Struct, kw_only=True):
+    event_type: str = msgspec.field(default="continuous_kline", name="e")
+    event_time: int = msgspec.field(name="E")
+    pair: str = msgspec.field(name="ps")
+    contract_type: str = msgspec.field(default="PERPETUAL", name="ct")
+    kline: ContinuousKlineBody = msgspec.field(name="k")
+
+
+class DepthUpdateEvent(msgspec.Struct, kw_only=True):
+    """Partial (`@depth<N>`: the top N levels) and diff (`@depth`: changed levels) book streams."""
+
+    event_type: str = msgspec.field(default="depthUpdate", name="e")
+    event_time: int = msgspec.field(name="E")
+    transaction_time: int = msgspec.field(name="T")
+    symbol: str = msgspec.field(name="s")
+    first_update_id: int = msgspec.field(name="U")
+    final_update_id: int = msgspec.field(name="u")
+    previous_final_update_id: int = msgspec.field(name="pu")
+    bids: list[list[str]] = msgspec.field(name="b")
+    asks: list[list[str]] = msgspec.field(name="a")
+
+
+class MiniTickerEvent(msgspec.Struct, kw_only=True):
+    """24 h rolling statistics, short form (`@miniTicker`, `!miniTicker@arr`)."""
+
+    event_type: str = msgspec.field(default="24hrMiniTicker", name="e")
+    event_time: int = msgspec.field(name="E")
+    symbol: str = msgspec.field(name="s")
+    close: str = msgspec.field(name="c")
+    open: str = msgspec.field(name="o")
+    high: str = msgspec.field(name="h")
+    low: str = msgspec.field(name="l")
+    volume: str = msgspec.field(name="v")
+    quote_volume: str = msgspec.field(name="q")
+
+
+class TickerEvent(msgspec.Struct, kw_only=True):
+    """24 h rolling statistics (`@ticker`, `!ticker@arr`)."""
+
+    event_type: str = msgspec.field(default="24hrTicker", name="e")
+    event_time: int = msgspec.field(name="E")
+    symbol: str = msgspec.field(name="s")
+    price_change: str = msgspec.field(name="p")
+    price_change_percent: str = msgspec.field(name="P")
+    weighted_average: str = msgspec.field(name="w")
+    last_price: str = msgspec.field(name="c")
+    last_qty: str = msgspec.field(name="Q")
+    open: str = msgspec.field(name="o")
+    high: str = msgspec.field(name="h")
+    low: str = msgspec.field(name="l")
+    volume: str = msgspec.field(name="v")
+    quote_volume: str = msgspec.field(name="q")
+    open_time: int = msgspec.field(name="O")
+    close_time: int = msgspec.field(name="C")
+    first_trade_id: int = msgspec.field(name="F")
+    last_trade_id: int = msgspec.field(name="L")
+    trades: int = msgspec.field(name="n")
+
+
 # -- user data stream -----------------------------------------------------------------------------------
 
 

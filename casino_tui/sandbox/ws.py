@@ -2,8 +2,11 @@
 
 Paths served, as on fstream.binance.com: `/market|/public` + `/stream?streams=a/b` (combined) or
 `/ws/<anything>` (raw; path segments that name streams are subscribed, others such as ccxt's `/ws/0` are
-ignored), `/private/ws?listenKey=K`, `/private/ws/<K>`, `/private/stream?listenKey=K` (combined), and the
-legacy `/ws/<listenKey>`, `/ws/<streams>` and `/stream?streams=`. The server pings every few minutes
+ignored); `/private/ws?listenKey=K`, `/private/ws/<K>`, `/private/stream?listenKey=K[&listenKey=K2]`
+(combined, the wrapper's `stream` is the key), and the bare `/private/ws` and `/private/stream`, whose
+SUBSCRIBE may name listenKeys as well as market streams (Binance's SDK opens the bare `/private/stream`);
+and the legacy `/ws/<listenKey>`, `/ws/<streams>` and `/stream?streams=`. Request ids may be unsigned
+integers or strings (the official SDK sends UUIDs) and are echoed. The server pings every few minutes
 (uvicorn's keepalive); more than 10 incoming messages in a second closes the connection.
 """
 
@@ -20,32 +23,50 @@ import msgspec
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from casino_tui.exchange.sandbox.connection import Connection
-from casino_tui.exchange.sandbox.market_feed import parse_stream
-from casino_tui.exchange.sandbox.venue import Venue
+from casino_tui.sandbox.connection import Connection
+from casino_tui.sandbox.streams import StreamKind, StreamSpec, parse_stream
+from casino_tui.sandbox.tickers import rolling_day
+from casino_tui.sandbox.venue import Venue
 
 log = logging.getLogger("casino.sandbox")
 
 _METHODS = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
+_MAX_ID_LENGTH = 64
 _encode = msgspec.json.Encoder().encode
 
 
-def _reply(result: Any, request_id: int) -> str:
+def _reply(result: Any, request_id: int | str) -> str:
     return _encode({"result": result, "id": request_id}).decode()
 
 
 def _error(code: int, msg: str, request_id: Any = None) -> str:
-    return _encode({"code": code, "msg": msg, "id": request_id}).decode()
+    # Binance wraps request errors: {"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}.
+    return _encode({"error": {"code": code, "msg": msg}, "id": request_id}).decode()
+
+
+def _valid_id(request_id: Any) -> bool:
+    if isinstance(request_id, bool):
+        return False
+    if isinstance(request_id, int):
+        return request_id >= 0
+    return isinstance(request_id, str) and 0 < len(request_id) <= _MAX_ID_LENGTH
+
+
+async def _load_days(venue: Venue, spec: StreamSpec) -> None:
+    """Ticker streams report 24 h statistics: read the symbols' history before the first push."""
+    if spec.kind in (StreamKind.MINI_TICKER, StreamKind.TICKER):
+        for symbol in list(venue.formats) if spec.all_market else [spec.symbol]:
+            await rolling_day(venue, symbol)
 
 
 class RequestHandler:
-    """Live subscription requests on a market connection (Live-Subscribing-Unsubscribing-to-streams)."""
+    """Live subscription requests on a connection (Live-Subscribing-Unsubscribing-to-streams)."""
 
     def __init__(self, venue: Venue, conn: Connection) -> None:
         self.venue = venue
         self.conn = conn
 
-    def handle(self, text: str) -> str:
+    async def handle(self, text: str) -> str:
         try:
             message = msgspec.json.decode(text)
         except msgspec.DecodeError as exc:
@@ -53,40 +74,50 @@ class RequestHandler:
         if not isinstance(message, dict):
             return _error(2, "Invalid request: expected a JSON object")
         request_id = message.get("id")
-        if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 0:
-            return _error(2, "Invalid request: request ID must be an unsigned integer", request_id)
+        if not _valid_id(request_id):
+            return _error(
+                2, "Invalid request: request ID must be an unsigned integer or a string", request_id
+            )
         method = message.get("method")
         params = message.get("params", [])
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
-            return self._subscription(method, params, request_id)
+            return await self._subscription(method, params, request_id)
         if method == "LIST_SUBSCRIPTIONS":
-            return _reply(sorted(self.conn.streams), request_id)
+            return _reply(sorted(self.conn.streams | self.conn.listen_keys), request_id)
         if method in ("SET_PROPERTY", "GET_PROPERTY"):
             return self._property(method, params, request_id)
         return _error(2, f"Invalid request: unknown variant {method}, expected one of {_METHODS}", request_id)
 
-    def _subscription(self, method: str, params: Any, request_id: int) -> str:
+    async def _subscription(self, method: str, params: Any, request_id: int | str) -> str:
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
             return _error(2, "Invalid request: params must be a list of stream names", request_id)
-        feed = self.venue.market_feed
-        specs = []
+        feed, keys = self.venue.market_feed, self.venue.listen_keys
+        specs: list[StreamSpec] = []
+        listen_keys: list[str] = []
         for name in params:
             spec = parse_stream(name, feed.symbols)
-            if spec is None:
-                return _error(2, f"Invalid request: unknown stream name '{name}'", request_id)
-            specs.append(spec)
-        if method == "SUBSCRIBE":
-            limit = self.venue.settings.max_streams_per_connection
-            if len(self.conn.streams | {s.name for s in specs}) > limit:
-                return _error(2, f"Invalid request: too many streams (at most {limit})", request_id)
-            for spec in specs:
-                feed.subscribe(self.conn, spec)
-        else:
+            if spec is not None:
+                specs.append(spec)
+            elif self.conn.private and (keys.is_active(name) or name in self.conn.listen_keys):
+                listen_keys.append(name)
+            else:
+                return _error(2, f"Invalid request: invalid stream '{name}'", request_id)
+        if method == "UNSUBSCRIBE":
             for spec in specs:
                 feed.unsubscribe(self.conn, spec)
+            self.conn.listen_keys.difference_update(listen_keys)
+            return _reply(None, request_id)
+        limit = self.venue.settings.max_streams_per_connection
+        wanted = self.conn.streams | self.conn.listen_keys | {s.name for s in specs} | set(listen_keys)
+        if len(wanted) > limit:
+            return _error(2, f"Invalid request: too many streams (at most {limit})", request_id)
+        for spec in specs:
+            await _load_days(self.venue, spec)
+            feed.subscribe(self.conn, spec)
+        self.conn.listen_keys.update(listen_keys)
         return _reply(None, request_id)
 
-    def _property(self, method: str, params: Any, request_id: int) -> str:
+    def _property(self, method: str, params: Any, request_id: int | str) -> str:
         if not isinstance(params, list) or not params or not isinstance(params[0], str):
             return _error(2, "Invalid request: property name must be a string", request_id)
         if params[0] != "combined":
@@ -99,11 +130,13 @@ class RequestHandler:
         return _reply(None, request_id)
 
 
-async def _serve(venue: Venue, conn: Connection, handler: RequestHandler | None) -> None:
+async def _serve(venue: Venue, conn: Connection) -> None:
     """Run one accepted connection until the client leaves, it breaks a rule, or a fault closes it."""
     venue.connections.add(conn)
+    if conn.private:
+        venue.user_feed.attach(conn)
     writer = asyncio.create_task(conn.write_forever())
-    reader = asyncio.create_task(_read(venue, conn, handler))
+    reader = asyncio.create_task(_read(venue, conn, RequestHandler(venue, conn)))
     closer = asyncio.create_task(conn.closed.wait())
     try:
         done, _ = await asyncio.wait(
@@ -124,7 +157,7 @@ async def _serve(venue: Venue, conn: Connection, handler: RequestHandler | None)
                 await conn.websocket.close(conn.close_code, conn.close_reason)
 
 
-async def _read(venue: Venue, conn: Connection, handler: RequestHandler | None) -> None:
+async def _read(venue: Venue, conn: Connection, handler: RequestHandler) -> None:
     recent: collections.deque[float] = collections.deque()
     limit = venue.settings.max_incoming_per_s
     while True:
@@ -142,16 +175,17 @@ async def _read(venue: Venue, conn: Connection, handler: RequestHandler | None) 
             conn.request_close(1008, "Too many messages")
             return
         text = message.get("text")
-        if text is not None and handler is not None:
-            reply = handler.handle(text)
+        if text is not None:
+            reply = await handler.handle(text)
             if not venue.faults.silent_sockets:
                 conn.push(reply)
 
 
-def _initial_streams(venue: Venue, conn: Connection, names: list[str]) -> None:
+async def _initial_streams(venue: Venue, conn: Connection, names: list[str]) -> None:
     for name in names:
         spec = parse_stream(name, venue.market_feed.symbols)
         if spec is not None:
+            await _load_days(venue, spec)
             venue.market_feed.subscribe(conn, spec)
 
 
@@ -160,8 +194,8 @@ async def market_stream(websocket: WebSocket) -> None:
     venue: Venue = websocket.app.state.venue
     await websocket.accept()
     conn = Connection(websocket, combined=True)
-    _initial_streams(venue, conn, websocket.query_params.get("streams", "").split("/"))
-    await _serve(venue, conn, RequestHandler(venue, conn))
+    await _initial_streams(venue, conn, websocket.query_params.get("streams", "").split("/"))
+    await _serve(venue, conn)
 
 
 async def market_ws(websocket: WebSocket) -> None:
@@ -169,30 +203,30 @@ async def market_ws(websocket: WebSocket) -> None:
     venue: Venue = websocket.app.state.venue
     await websocket.accept()
     conn = Connection(websocket, combined=False)
-    _initial_streams(venue, conn, websocket.path_params.get("rest", "").split("/"))
-    await _serve(venue, conn, RequestHandler(venue, conn))
+    await _initial_streams(venue, conn, websocket.path_params.get("rest", "").split("/"))
+    await _serve(venue, conn)
 
 
-async def _user_stream(websocket: WebSocket, key: str, combined: bool) -> None:
+async def _user_stream(websocket: WebSocket, keys: list[str], combined: bool) -> None:
+    """A private connection; listenKeys named in the URL must be live or the handshake is refused."""
     venue: Venue = websocket.app.state.venue
-    if not venue.listen_keys.is_active(key):
+    if not all(venue.listen_keys.is_active(key) for key in keys):
         await websocket.close(1008, "invalid listenKey")  # before accept: the handshake is refused
         return
     await websocket.accept()
-    conn = Connection(websocket, combined=combined, listen_key=key)
-    venue.user_feed.attach(conn)
-    await _serve(venue, conn, None)
+    await _serve(venue, Connection(websocket, combined=combined, private=True, listen_keys=keys))
 
 
 async def private_ws(websocket: WebSocket) -> None:
-    """User data: `/private/ws?listenKey=K` or `/private/ws/<K>`."""
-    key = websocket.path_params.get("key") or websocket.query_params.get("listenKey", "")
-    await _user_stream(websocket, key, combined=False)
+    """User data: `/private/ws?listenKey=K`, `/private/ws/<K>`, or bare `/private/ws` then SUBSCRIBE."""
+    key = websocket.path_params.get("key")
+    keys = [key] if key else websocket.query_params.getlist("listenKey")
+    await _user_stream(websocket, keys, combined=False)
 
 
 async def private_stream(websocket: WebSocket) -> None:
-    """User data, combined form: `/private/stream?listenKey=K` (the wrapper's `stream` is the key)."""
-    await _user_stream(websocket, websocket.query_params.get("listenKey", ""), combined=True)
+    """User data, combined: `/private/stream?listenKey=K[&listenKey=K2]`, or bare then SUBSCRIBE."""
+    await _user_stream(websocket, websocket.query_params.getlist("listenKey"), combined=True)
 
 
 async def legacy_ws(websocket: WebSocket) -> None:
@@ -200,7 +234,7 @@ async def legacy_ws(websocket: WebSocket) -> None:
     venue: Venue = websocket.app.state.venue
     rest = websocket.path_params.get("rest", "")
     if venue.listen_keys.is_active(rest):
-        await _user_stream(websocket, rest, combined=False)
+        await _user_stream(websocket, [rest], combined=False)
     else:
         await market_ws(websocket)
 

@@ -11,13 +11,13 @@ from decimal import Decimal
 import msgspec
 
 from casino_tui.exchange.base import ExchangeError
-from casino_tui.exchange.sandbox import errors
-from casino_tui.exchange.sandbox.endpoint import CLIENT_ID, Call
-from casino_tui.exchange.sandbox.faults import OutcomeReply
-from casino_tui.exchange.sandbox.ledger import AlgoRecord, OrderIntent, OrderRecord
-from casino_tui.exchange.sandbox.numbers import decimals_of
-from casino_tui.exchange.sandbox.venue import Venue
 from casino_tui.model import OrderRequest
+from casino_tui.sandbox import errors
+from casino_tui.sandbox.endpoint import CLIENT_ID, Call
+from casino_tui.sandbox.faults import OutcomeReply
+from casino_tui.sandbox.ledger import AlgoRecord, OrderIntent, OrderRecord
+from casino_tui.sandbox.numbers import decimals_of
+from casino_tui.sandbox.venue import Venue
 
 PRECISION_MSG = "Precision is over the maximum defined for this asset."
 

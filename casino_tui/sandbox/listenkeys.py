@@ -10,7 +10,7 @@ import random
 import string
 from collections.abc import Callable
 
-from casino_tui.exchange.sandbox import errors
+from casino_tui.sandbox import errors
 
 LIFETIME_S = 3600.0
 _ALPHABET = string.ascii_letters + string.digits

@@ -18,13 +18,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from casino_tui.exchange.sandbox import account, admin, algo, auth, errors, market, rest, weights, ws
-from casino_tui.exchange.sandbox.endpoint import Call, Endpoint, Security
-from casino_tui.exchange.sandbox.venue import Venue
+from casino_tui.sandbox import account, admin, algo, auth, errors, history, market, rest, tickers, weights, ws
+from casino_tui.sandbox.endpoint import Call, Endpoint, Security
+from casino_tui.sandbox.venue import Venue
 
 log = logging.getLogger("casino.sandbox")
 
-ENDPOINTS: list[Endpoint] = [*market.ENDPOINTS, *rest.ENDPOINTS, *algo.ENDPOINTS, *account.ENDPOINTS]
+ENDPOINTS: list[Endpoint] = [
+    *market.ENDPOINTS,
+    *tickers.ENDPOINTS,
+    *rest.ENDPOINTS,
+    *algo.ENDPOINTS,
+    *account.ENDPOINTS,
+    *history.ENDPOINTS,
+]
 _ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 _INTERNAL_ERROR = errors.ApiError(-1000, "An unknown error occured while processing the request.", status=500)
 
@@ -55,13 +62,13 @@ class Pipeline:
         method, path = request.method, request.url.path
         query: bytes = request.scope.get("query_string", b"")
         body = await request.body()
-        venue.requests.append((method, path))
         cost = weights.Cost(1)
         headers: dict[str, str] = {}
+        endpoint = self._table.get((method, path))
+        venue.requests.count(method, path, served=endpoint is not None)
         try:
             cost = weights.cost_of(method, path, auth.parse_params(query, body))
             admit(venue, cost)
-            endpoint = self._table.get((method, path))
             if endpoint is None:
                 raise errors.invalid_path(method, path)
             params = self._authenticate(venue, endpoint, request, query, body)

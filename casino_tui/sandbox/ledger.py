@@ -226,6 +226,14 @@ class Ledger:
     def algo_by_client(self, client_algo_id: str) -> AlgoRecord | None:
         return self._algos_by_client.get(client_algo_id)
 
+    def orders_of(self, symbol: str) -> list[OrderRecord]:
+        """Every order of `symbol` the ledger has seen (children of triggered algo orders too), by orderId."""
+        return sorted((r for r in self._orders.values() if r.symbol == symbol), key=lambda r: r.order_id)
+
+    def algos_of(self, symbol: str) -> list[AlgoRecord]:
+        """Every conditional order of `symbol`, by algoId."""
+        return sorted((r for r in self._algos.values() if r.symbol == symbol), key=lambda r: r.algo_id)
+
     # -- events ----------------------------------------------------------------------------------------
 
     def observe(self, update: OrderUpdate) -> Observation:

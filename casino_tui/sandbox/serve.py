@@ -21,11 +21,11 @@ import uvicorn
 
 from casino_tui.config import DEFAULT_SYMBOLS, SimConfig
 from casino_tui.engine.clock import Clock, SimClock
-from casino_tui.exchange.sandbox.admin import SandboxState, collect_state
-from casino_tui.exchange.sandbox.app import build_app
-from casino_tui.exchange.sandbox.faults import FaultPatch, parse_patch
-from casino_tui.exchange.sandbox.venue import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxSettings, Venue
 from casino_tui.exchange.sim.exchange import SimExchange
+from casino_tui.sandbox.admin import SandboxState, collect_state
+from casino_tui.sandbox.app import build_app
+from casino_tui.sandbox.faults import FaultPatch, parse_patch
+from casino_tui.sandbox.venue import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxSettings, Venue
 
 log = logging.getLogger("casino.sandbox")
 
@@ -183,6 +183,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def banner(server: SandboxServer, key: str, shown_secret: str, symbols: list[str]) -> list[str]:
+    """What `casino-tui sandbox` prints: base URLs that work pasted as --rest-url / --ws-url, and how to use them."""
+    rest, ws = server.base_url, server.ws_url
+    return [
+        f"casino-tui sandbox: REST {rest}  WebSocket {ws}",
+        f"  connect: casino-tui --exchange binance --rest-url {rest} --ws-url {ws}",
+        f"  API key {key}  secret {shown_secret}  (test credentials; symbols {', '.join(symbols)})",
+        f"  other clients: python-binance FUTURES_URL={rest}/fapi; Binance SDK base_path={rest}, stream_url={ws}",
+        f"  admin: {rest}/__admin__/state  /__admin__/requests  /__admin__/faults",
+    ]
+
+
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     key = getattr(args, "api_key", None) or os.environ.get("BINANCE_API_KEY") or DEFAULT_API_KEY
     secret = getattr(args, "api_secret", None) or os.environ.get("BINANCE_API_SECRET") or DEFAULT_API_SECRET
@@ -228,12 +240,8 @@ def serve_main(args: argparse.Namespace) -> int:
     async def run() -> None:
         await server.start(embedded=False)
         shown_secret = secret if secret == DEFAULT_API_SECRET else "(as given)"
-        print(f"casino-tui sandbox: REST {server.base_url}/fapi/v1  WebSocket {server.ws_url}/ws", flush=True)
-        print(
-            f"  API key {key}  secret {shown_secret}  (test credentials; symbols {', '.join(sim.market.symbols)})",
-            flush=True,
-        )
-        print(f"  admin: {server.base_url}/__admin__/state  /__admin__/faults", flush=True)
+        for line in banner(server, key, shown_secret, list(sim.market.symbols)):
+            print(line, flush=True)
         try:
             await server.wait()
         finally:

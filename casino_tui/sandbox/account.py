@@ -1,4 +1,4 @@
-"""Account endpoints: positions, balances, account, configuration, leverage, margin type, trades, listenKey, SAPI.
+"""Account endpoints: positions, balances, account, configuration, leverage, brackets, fees, listenKey, SAPI.
 
 The sim has one cross-margin USDT account with one leverage for every symbol; leverage and margin type set
 here are the account configuration Binance reports back (and ACCOUNT_CONFIG_UPDATE), not inputs to the
@@ -7,15 +7,16 @@ sim's margin arithmetic.
 
 from __future__ import annotations
 
-from casino_tui.exchange.sandbox import errors
-from casino_tui.exchange.sandbox.endpoint import Call, Endpoint, Security
-from casino_tui.exchange.sandbox.events import AccountConfigUpdateEvent, LeverageBody
-from casino_tui.exchange.sandbox.market import mark_price
-from casino_tui.exchange.sandbox.numbers import money
 from casino_tui.model import Balance, Position
+from casino_tui.sandbox import errors
+from casino_tui.sandbox.endpoint import Call, Endpoint, Security
+from casino_tui.sandbox.events import AccountConfigUpdateEvent, LeverageBody
+from casino_tui.sandbox.market import mark_price
+from casino_tui.sandbox.numbers import money, plain
 
 MAINT_MARGIN_RATE = 0.004
 MAX_NOTIONAL = "1000000"
+MAX_LEVERAGE = 125
 API_KEY_CREATED_MS = 1_735_689_600_000  # 2025-01-01, a fixed date for apiRestrictions.createTime
 
 
@@ -209,6 +210,7 @@ async def account_v3(call: Call) -> object:
 def _config(call: Call) -> dict[str, object]:
     return {
         "feeTier": 0,
+        "feeBurn": False,
         "canTrade": True,
         "canDeposit": True,
         "canWithdraw": True,
@@ -230,12 +232,42 @@ async def symbol_config(call: Call) -> object:
         {
             "symbol": s,
             "marginType": "ISOLATED" if venue.margin_type[s] == "isolated" else "CROSSED",
-            "isAutoAddMargin": "false",
+            "isAutoAddMargin": False,
             "leverage": venue.leverage[s],
             "maxNotionalValue": MAX_NOTIONAL,
         }
         for s in ([symbol] if symbol else venue.formats)
     ]
+
+
+async def leverage_brackets(call: Call) -> object:
+    """One bracket per symbol: the sim margins every position at one maintenance rate up to one cap."""
+    symbol = call.optional_symbol()
+
+    def row(s: str) -> dict[str, object]:
+        bracket = {
+            "bracket": 1,
+            "initialLeverage": MAX_LEVERAGE,
+            "notionalCap": int(MAX_NOTIONAL),
+            "notionalFloor": 0,
+            "maintMarginRatio": MAINT_MARGIN_RATE,
+            "cum": 0,  # an int: the single-symbol form is typed so (Notional-and-Leverage-Brackets)
+        }
+        return {"symbol": s, "brackets": [bracket]}
+
+    return row(symbol) if symbol else [row(s) for s in call.venue.formats]
+
+
+async def commission_rate(call: Call) -> object:
+    """The sim's maker and taker fees. RPI orders are post-only makers, so their rate is the maker fee
+    (the sandbox refuses timeInForce=RPI; the rate is reported because Binance always reports it)."""
+    maker, taker = call.venue.commission_rates()
+    return {
+        "symbol": call.symbol(),
+        "makerCommissionRate": plain(maker),
+        "takerCommissionRate": plain(taker),
+        "rpiCommissionRate": plain(maker),
+    }
 
 
 async def position_mode(call: Call) -> object:
@@ -245,7 +277,7 @@ async def position_mode(call: Call) -> object:
 async def set_leverage(call: Call) -> object:
     symbol = call.symbol()
     leverage = call.integer("leverage")
-    if not 1 <= leverage <= 125:
+    if not 1 <= leverage <= MAX_LEVERAGE:
         raise errors.ApiError(-4028, f"Leverage {leverage} is not valid")
     venue = call.venue
     venue.leverage[symbol] = leverage
@@ -272,43 +304,6 @@ async def set_margin_type(call: Call) -> object:
         raise errors.ApiError(-4047, "Margin type cannot be changed if there exists open orders.")
     venue.margin_type[symbol] = wanted
     return {"code": 200, "msg": "success"}
-
-
-async def user_trades(call: Call) -> object:
-    symbol = call.symbol()
-    order_id = call.optional_int("orderId")
-    start = call.optional_int("startTime")
-    end = call.optional_int("endTime")
-    from_id = call.optional_int("fromId")
-    limit = min(max(call.integer("limit", 500), 1), 1000)
-    fmt = call.fmt(symbol)
-    rows = []
-    for f in call.venue.ledger.fills:
-        if f.symbol != symbol or (order_id is not None and f.order_id != order_id):
-            continue
-        if (start is not None and f.ts_ms < start) or (end is not None and f.ts_ms > end):
-            continue
-        if from_id is not None and f.trade_id < from_id:
-            continue
-        rows.append(
-            {
-                "buyer": f.side.value == "BUY",
-                "commission": money(f.commission),
-                "commissionAsset": "USDT",
-                "id": f.trade_id,
-                "maker": f.is_maker,
-                "orderId": f.order_id,
-                "price": fmt.price(f.price),
-                "qty": fmt.qty(f.qty),
-                "quoteQty": money(f.price * f.qty),
-                "realizedPnl": money(f.realized_pnl),
-                "side": f.side.value,
-                "positionSide": "BOTH",
-                "symbol": symbol,
-                "time": f.ts_ms,
-            }
-        )
-    return rows[:limit] if from_id is not None else rows[-limit:]
 
 
 # -- user data stream keys (USER_STREAM: API key only) --------------------------------------------------
@@ -362,9 +357,10 @@ ENDPOINTS = [
     Endpoint("GET", "/fapi/v1/accountConfig", Security.SIGNED, account_config),
     Endpoint("GET", "/fapi/v1/symbolConfig", Security.SIGNED, symbol_config),
     Endpoint("GET", "/fapi/v1/positionSide/dual", Security.SIGNED, position_mode),
+    Endpoint("GET", "/fapi/v1/leverageBracket", Security.SIGNED, leverage_brackets),
+    Endpoint("GET", "/fapi/v1/commissionRate", Security.SIGNED, commission_rate),
     Endpoint("POST", "/fapi/v1/leverage", Security.SIGNED, set_leverage),
     Endpoint("POST", "/fapi/v1/marginType", Security.SIGNED, set_margin_type),
-    Endpoint("GET", "/fapi/v1/userTrades", Security.SIGNED, user_trades),
     Endpoint("POST", "/fapi/v1/listenKey", Security.API_KEY, create_listen_key),
     Endpoint("PUT", "/fapi/v1/listenKey", Security.API_KEY, keepalive_listen_key),
     Endpoint("DELETE", "/fapi/v1/listenKey", Security.API_KEY, close_listen_key),

@@ -14,12 +14,23 @@ MAX_QUEUED_FRAMES = 20_000
 
 
 class Connection:
-    """A connected client; `combined` wraps market payloads as {"stream": name, "data": payload}."""
+    """A connected client; `combined` wraps market payloads as {"stream": name, "data": payload}.
 
-    def __init__(self, websocket: WebSocket, combined: bool, listen_key: str | None = None) -> None:
+    A `private` connection (the /private routes and the legacy /ws/<listenKey>) carries the user data of
+    its listenKeys, named in the URL or subscribed later.
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        combined: bool,
+        private: bool = False,
+        listen_keys: list[str] | None = None,
+    ) -> None:
         self.websocket = websocket
         self.combined = combined
-        self.listen_key = listen_key
+        self.private = private
+        self.listen_keys: set[str] = set(listen_keys or ())
         self.streams: set[str] = set()
         self.close_code = 1000
         self.close_reason = ""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from casino_tui.exchange.sandbox.errors import ApiError
+from casino_tui.sandbox.errors import ApiError
 
 WEIGHT_LIMIT_1M = 2400
 ORDER_LIMIT_10S = 300
@@ -102,6 +102,12 @@ _TABLE: dict[tuple[str, str], Cost | Callable[[Mapping[str, str]], int]] = {
     ("POST", "/fapi/v1/leverage"): Cost(1),
     ("POST", "/fapi/v1/marginType"): Cost(1),
     ("GET", "/fapi/v1/userTrades"): Cost(5),
+    ("GET", "/fapi/v1/allOrders"): Cost(5),
+    ("GET", "/fapi/v1/allAlgoOrders"): Cost(5),
+    ("GET", "/fapi/v1/income"): Cost(30),
+    ("GET", "/fapi/v1/leverageBracket"): Cost(1),
+    ("GET", "/fapi/v1/commissionRate"): Cost(20),
+    ("GET", "/fapi/v1/ticker/24hr"): _with_symbol(1, 40),
     ("POST", "/fapi/v1/listenKey"): Cost(1),
     ("PUT", "/fapi/v1/listenKey"): Cost(1),
     ("DELETE", "/fapi/v1/listenKey"): Cost(1),

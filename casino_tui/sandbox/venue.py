@@ -1,32 +1,31 @@
-"""The sandbox's state around the sim: credentials, faults, limits, listenKeys, the ledger and the two feeds."""
+"""The sandbox's state around the sim: credentials, faults, limits, listenKeys, the ledger, the feeds, counts."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import deque
 
 import msgspec
 
 from casino_tui.engine.clock import Clock
 from casino_tui.exchange.base import Exchange
-from casino_tui.exchange.sandbox.auth import Credentials
-from casino_tui.exchange.sandbox.connection import Connection
-from casino_tui.exchange.sandbox.faults import FaultAction, FaultPatch, Faults
-from casino_tui.exchange.sandbox.ledger import Ledger
-from casino_tui.exchange.sandbox.listenkeys import ListenKeys
-from casino_tui.exchange.sandbox.market_feed import MarketFeed
-from casino_tui.exchange.sandbox.numbers import SymbolFormat
-from casino_tui.exchange.sandbox.user_feed import UserFeed
-from casino_tui.exchange.sandbox.weights import RateLimiter
 from casino_tui.model import SymbolRules
+from casino_tui.sandbox.auth import Credentials
+from casino_tui.sandbox.connection import Connection
+from casino_tui.sandbox.faults import FaultAction, FaultPatch, Faults
+from casino_tui.sandbox.ledger import Ledger
+from casino_tui.sandbox.listenkeys import ListenKeys
+from casino_tui.sandbox.market_feed import MarketFeed
+from casino_tui.sandbox.numbers import SymbolFormat
+from casino_tui.sandbox.traffic import RequestCounts
+from casino_tui.sandbox.user_feed import UserFeed
+from casino_tui.sandbox.weights import RateLimiter
 
 log = logging.getLogger("casino.sandbox")
 
 DEFAULT_API_KEY = "sandbox-key"
 DEFAULT_API_SECRET = "sandbox-secret"
-REQUEST_LOG_SIZE = 10_000
 
 
 class SandboxSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,8 +84,7 @@ class Venue:
         self.market_feed = MarketFeed(self.formats, self.faults)
         self.user_feed = UserFeed(self.ledger, self.listen_keys, self.formats, self.faults, self.margin_type)
         self.connections: set[Connection] = set()
-        # (method, path) of the latest REST requests, oldest first: what a client really sent.
-        self.requests: deque[tuple[str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.requests = RequestCounts()
         sim.set_sinks(self.market_feed, self.user_feed)
 
     def server_ms(self) -> int:
@@ -108,6 +106,13 @@ class Venue:
         if matching is None:
             raise TypeError(f"{type(self.sim).__name__} cannot inject positions")
         matching.inject_position(symbol, qty, entry_price, notify=notify)
+
+    def commission_rates(self) -> tuple[float, float]:
+        """(maker, taker) fee rates the sim's matching engine charges."""
+        matching = getattr(self.sim, "matching", None)
+        if matching is None:
+            raise TypeError(f"{type(self.sim).__name__} has no matching engine to read fees from")
+        return float(matching.maker_fee), float(matching.taker_fee)
 
     def drop_sockets(self, reason: str) -> None:
         for conn in list(self.connections):

@@ -7,10 +7,11 @@ MARK_PRICE triggers on trades too); STOP, TAKE_PROFIT and TRAILING_STOP_MARKET a
 from __future__ import annotations
 
 from casino_tui.exchange.base import ExchangeError
-from casino_tui.exchange.sandbox import errors
-from casino_tui.exchange.sandbox.endpoint import Call, Endpoint, Security
-from casino_tui.exchange.sandbox.ledger import AlgoRecord, AlgoStatus, OrderIntent
-from casino_tui.exchange.sandbox.placement import (
+from casino_tui.model import OrderRequest, OrderType
+from casino_tui.sandbox import errors
+from casino_tui.sandbox.endpoint import Call, Endpoint, Security
+from casino_tui.sandbox.ledger import AlgoRecord, AlgoStatus, OrderIntent
+from casino_tui.sandbox.placement import (
     NewOrder,
     check_price,
     check_qty,
@@ -19,9 +20,8 @@ from casino_tui.exchange.sandbox.placement import (
     gate_before,
     submit,
 )
-from casino_tui.exchange.sandbox.render import algo_response
-from casino_tui.exchange.sandbox.rest import CANCEL_ALL_DONE, not_required, one_way_only, side_of
-from casino_tui.model import OrderRequest, OrderType
+from casino_tui.sandbox.render import algo_response
+from casino_tui.sandbox.rest import CANCEL_ALL_DONE, not_required, one_way_only, side_of
 
 SUPPORTED_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
 

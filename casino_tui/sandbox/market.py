@@ -6,12 +6,12 @@ from typing import Any
 
 import msgspec
 
-from casino_tui.exchange.sandbox import book, errors, intervals
-from casino_tui.exchange.sandbox.endpoint import Call, Endpoint, Security
-from casino_tui.exchange.sandbox.market_feed import FUNDING_RATE, next_funding_ms
-from casino_tui.exchange.sandbox.numbers import SymbolFormat, plain
-from casino_tui.exchange.sandbox.weights import RATE_LIMITS
 from casino_tui.model import TIMEFRAME_MS, Candle, SymbolRules
+from casino_tui.sandbox import book, errors, intervals
+from casino_tui.sandbox.endpoint import Call, Endpoint, Security
+from casino_tui.sandbox.market_feed import FUNDING_RATE, next_funding_ms
+from casino_tui.sandbox.numbers import SymbolFormat, plain
+from casino_tui.sandbox.weights import RATE_LIMITS
 
 MAX_KLINES = 1500
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
@@ -196,7 +196,7 @@ async def book_ticker(call: Call) -> object:
             "askPrice": fmt.price(ask),
             "askQty": fmt.qty(ask_qty),
             "time": now,
-            "lastUpdateId": now,
+            "lastUpdateId": call.venue.market_feed.book_update_id(s),
         }
 
     return row(symbol) if symbol else [row(s) for s in call.venue.formats]
@@ -230,7 +230,8 @@ async def depth(call: Call) -> object:
     last = (await last_prices(call)).get(symbol, 0.0)
     bids, asks = book.depth(call.fmt(symbol), last, limit)
     now = call.venue.server_ms()
-    return {"lastUpdateId": now, "E": now, "T": now, "bids": bids, "asks": asks}
+    update_id = call.venue.market_feed.book_update_id(symbol)
+    return {"lastUpdateId": update_id, "E": now, "T": now, "bids": bids, "asks": asks}
 
 
 def _base_timeframe(interval: str) -> str:

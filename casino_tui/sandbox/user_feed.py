@@ -11,8 +11,9 @@ import collections
 
 import msgspec
 
-from casino_tui.exchange.sandbox.connection import Connection
-from casino_tui.exchange.sandbox.events import (
+from casino_tui.model import AccountUpdate, OrderUpdate
+from casino_tui.sandbox.connection import Connection
+from casino_tui.sandbox.events import (
     AccountBody,
     AccountUpdateEvent,
     AlgoUpdateEvent,
@@ -23,12 +24,11 @@ from casino_tui.exchange.sandbox.events import (
     PositionEntry,
     UserEvent,
 )
-from casino_tui.exchange.sandbox.faults import Faults
-from casino_tui.exchange.sandbox.ledger import Change, Ledger
-from casino_tui.exchange.sandbox.listenkeys import ListenKeys
-from casino_tui.exchange.sandbox.numbers import SymbolFormat, money
-from casino_tui.exchange.sandbox.render import algo_body, order_body
-from casino_tui.model import AccountUpdate, OrderUpdate
+from casino_tui.sandbox.faults import Faults
+from casino_tui.sandbox.ledger import Change, Ledger
+from casino_tui.sandbox.listenkeys import ListenKeys
+from casino_tui.sandbox.numbers import SymbolFormat, money
+from casino_tui.sandbox.render import algo_body, order_body
 
 
 class UserFeed:
@@ -119,22 +119,22 @@ class UserFeed:
             return
         frame = self._enc.encode(event).decode()
         for conn in self._connections:
-            key = conn.listen_key
-            if key is not None and self.listen_keys.is_active(key):
-                conn.push(self._wrap(conn, key, frame))
+            for key in conn.listen_keys:
+                if self.listen_keys.is_active(key):
+                    conn.push(self._wrap(conn, key, frame))
 
     def expire(self, keys: list[str], now_ms: int) -> None:
         """Tell the sockets of `keys` their key expired; they stay open but get nothing more."""
         for key in keys:
             frame = self._enc.encode(ListenKeyExpiredEvent(event_time=now_ms, listen_key=key)).decode()
             for conn in self._connections:
-                if conn.listen_key == key:
+                if key in conn.listen_keys:
                     conn.push(self._wrap(conn, key, frame))
 
     def close_key(self, key: str) -> None:
         """DELETE listenKey closes its streams."""
         for conn in list(self._connections):
-            if conn.listen_key == key:
+            if key in conn.listen_keys:
                 conn.request_close(1000, "listenKey closed")
 
     @staticmethod
