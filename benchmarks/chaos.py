@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from ingest import machine_info  # noqa: E402
 
-from casino_tui.engine.crashpoints import POINTS  # noqa: E402
+from casino_tui.crashpoints import POINTS  # noqa: E402
 
 API_KEY = "sandbox-key"
 API_SECRET = "sandbox-secret"

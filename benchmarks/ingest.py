@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import emit, machine_info, parse_args, print_machine  # noqa: E402
 
+from casino_tui.clock import ManualClock  # noqa: E402
 from casino_tui.config import SensorsConfig  # noqa: E402
 from casino_tui.engine.candles import CandleBook  # noqa: E402
-from casino_tui.engine.clock import ManualClock  # noqa: E402
 from casino_tui.engine.engine import Engine  # noqa: E402
 from casino_tui.engine.streams import StreamStats  # noqa: E402
 from casino_tui.exchange.decode import decode_frame  # noqa: E402

@@ -41,9 +41,9 @@ from harness import emit, machine_info, parse_args, print_machine  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
+from casino_tui.clock import SimClock  # noqa: E402
 from casino_tui.config import ExchangeConfig  # noqa: E402
 from casino_tui.engine.candles import CandleBook  # noqa: E402
-from casino_tui.engine.clock import SimClock  # noqa: E402
 from casino_tui.engine.engine import Engine  # noqa: E402
 from casino_tui.engine.streams import StreamStats  # noqa: E402
 from casino_tui.exchange.binance.connector import BinanceExchange  # noqa: E402

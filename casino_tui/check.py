@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 import httpx
 import msgspec
 
+from casino_tui.clock import WallClock
 from casino_tui.config import Config
-from casino_tui.engine.clock import WallClock
-from casino_tui.exchange.base import Exchange, ExchangeError
 from casino_tui.exchange.loopback import is_loopback_url
+from casino_tui.port import Exchange, ExchangeError
 
 MAX_SKEW_MS = 1000
 REACH_TIMEOUT_S = 10.0

@@ -313,7 +313,10 @@ def _subcommand(name: str, argv: list[str]) -> int:
         config = resolve_config(args)
         # Read-only: no directory is created and the state dir's lock is not taken (the engine may run).
         paths = state_paths(config.runtime.state_dir or None, config.exchange.name)
-        return print_journal(paths.journal, args.since, paths.lock)
+        try:
+            return print_journal(paths.journal, args.since, paths.lock)
+        except ValueError as exc:  # a --since the reader cannot parse
+            raise UsageError(str(exc)) from None
     raise UsageError(f"unknown subcommand {name}")
 
 

@@ -17,25 +17,25 @@ from typing import Any
 
 import msgspec
 
+from casino_tui.clock import Clock, ManualClock, SimClock, WallClock
 from casino_tui.config import Config
 from casino_tui.control import ReconcileReport, SweepResult
 from casino_tui.engine import retries
 from casino_tui.engine.brackets import Bracket, bracket_id
 from casino_tui.engine.candles import CandleBook
-from casino_tui.engine.clock import Clock, ManualClock, SimClock, WallClock
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.engine import Engine
-from casino_tui.engine.healing import RESYNC, HealingJob
 from casino_tui.engine.journal import BRACKET, COMMAND, INTENT, PAUSE, Journal, JournalError, open_journal
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.player import AdaptivePlayer
 from casino_tui.engine.report import SessionReport, utc_iso, write_report
-from casino_tui.engine.state import PersistedState, SnapshotError, SnapshotStore
+from casino_tui.engine.state import PersistedState
 from casino_tui.engine.streams import StreamStats
-from casino_tui.exchange.base import AuthError, Exchange, ExchangeError
 from casino_tui.exchange.sim.paper import PaperAccountError, PaperStore, saved_sim_clock_ms
+from casino_tui.healing import RESYNC, HealingJob
 from casino_tui.model import TIMEFRAMES, AccountUpdate, Balance, Candle, OrderUpdate
 from casino_tui.paths import StatePaths
+from casino_tui.port import AuthError, Exchange, ExchangeError
 from casino_tui.sensors.manager import SensorManager
 from casino_tui.sensors.votes import VoteBatch
 from casino_tui.snapshot import (
@@ -45,6 +45,7 @@ from casino_tui.snapshot import (
     RuntimeSnapshot,
     SensorVoteRow,
 )
+from casino_tui.storage import SnapshotError, SnapshotStore
 
 log = logging.getLogger("casino.runtime")
 
@@ -512,7 +513,7 @@ class Runtime:
         try:
             self.journal = open_journal(self.paths.journal, self.clock.now_ms)
             self.store = SnapshotStore(self.paths.snapshots, clock_ms=self.clock.now_ms)
-            state, warnings = self.store.load()
+            state, warnings = self.store.load(PersistedState)
         except (JournalError, SnapshotError) as exc:  # permissions, locks, I/O: the operator's to fix
             raise StartupError(str(exc)) from None
         for warning in warnings:

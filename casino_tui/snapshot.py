@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from casino_tui.exchange.base import BreakerState
+from casino_tui.port import BreakerState
 
 
 class HeaderView(msgspec.Struct, frozen=True):

@@ -87,12 +87,7 @@ def print_journal(path: Path, since: str | None, lock_path: Path | None = None) 
 
     `lock_path` is the state dir's lock file, which tells whether the session that wrote last still runs.
     """
-    try:
-        window = parse_since(since) if since else None
-    except ValueError as exc:
-        from casino_tui.cli import UsageError
-
-        raise UsageError(str(exc)) from None
+    window = parse_since(since) if since else None  # ValueError: the CLI turns it into a usage error
     if not path.exists():
         print(f"no journal at {path}")
         return 0

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, client_id
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
 from casino_tui.engine.positions import PositionTracker
-from casino_tui.exchange.base import ExchangeError, RejectedError
 from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, SymbolRules
+from casino_tui.port import ExchangeError, RejectedError
 
 if TYPE_CHECKING:
     from casino_tui.engine.oco import OCOManager

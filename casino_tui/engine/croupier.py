@@ -10,15 +10,15 @@ import inspect
 import logging
 from typing import Any
 
+from casino_tui.clock import Clock
 from casino_tui.config import TradingConfig
 from casino_tui.control import SweepResult
 from casino_tui.engine.brackets import Bracket, BracketState
-from casino_tui.engine.clock import Clock
 from casino_tui.engine.executor import OrderExecutor, OrderJournal
 from casino_tui.engine.oco import OCOManager
 from casino_tui.engine.positions import PositionTracker
-from casino_tui.exchange.base import Exchange
 from casino_tui.model import AccountUpdate, Decision, OrderUpdate, SymbolRules
+from casino_tui.port import Exchange
 from casino_tui.snapshot import BracketRow
 
 log = logging.getLogger("casino.croupier")

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import msgspec
 
+from casino_tui.clock import Clock
 from casino_tui.engine.candles import CandleBook
-from casino_tui.engine.clock import Clock
 from casino_tui.engine.streams import StreamStats
 from casino_tui.model import Candle, Trade
 

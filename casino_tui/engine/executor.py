@@ -20,8 +20,8 @@ from typing import Any, Protocol, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 
-from casino_tui.engine.clock import Clock
-from casino_tui.engine.crashpoints import crash_point
+from casino_tui.clock import Clock
+from casino_tui.crashpoints import crash_point
 from casino_tui.engine.retries import (
     LOOKUP_ATTEMPTS,
     MAX_SENDS_PER_ORDER,
@@ -30,14 +30,14 @@ from casino_tui.engine.retries import (
     retrying,
     run,
 )
-from casino_tui.exchange.base import (
+from casino_tui.model import OrderRequest, OrderUpdate
+from casino_tui.port import (
     Exchange,
     ExchangeError,
     OrderNotFoundError,
     RejectedError,
     UnknownOutcomeError,
 )
-from casino_tui.model import OrderRequest, OrderUpdate
 
 log = logging.getLogger("casino.executor")
 

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from casino_tui.engine.clock import Clock
+from casino_tui.clock import Clock
 
 log = logging.getLogger("casino.journal")
 

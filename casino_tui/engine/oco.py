@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from casino_tui.clock import Clock
 from casino_tui.config import TradingConfig
 from casino_tui.control import SweepResult
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
-from casino_tui.engine.clock import Clock
 from casino_tui.engine.closing import BracketCloser
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor, UnresolvedOrderError
 from casino_tui.engine.positions import PositionTracker

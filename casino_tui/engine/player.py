@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from casino_tui.clock import Clock
 from casino_tui.config import PlayerConfig
-from casino_tui.engine.clock import Clock
 from casino_tui.model import TIMEFRAME_MS, Decision, Side
 from casino_tui.sensors.votes import VoteBatch
 from casino_tui.snapshot import ConsensusRow, SensorVoteRow

@@ -9,9 +9,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from casino_tui.config import TradingConfig
+from casino_tui.crashpoints import crash_point
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, client_id
 from casino_tui.engine.closing import BracketCloser
-from casino_tui.engine.crashpoints import crash_point
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
 from casino_tui.model import OrderRequest, OrderStatus, OrderType, SymbolRules
 

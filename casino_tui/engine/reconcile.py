@@ -25,12 +25,11 @@ from typing import Any, Protocol
 
 import msgspec
 
+from casino_tui.clock import Clock
 from casino_tui.control import ReconcileItem, ReconcileReport
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg
-from casino_tui.engine.clock import Clock
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.journal import RECONCILE, Journal
-from casino_tui.exchange.base import Exchange, ExchangeError
 from casino_tui.model import (
     AccountUpdate,
     Balance,
@@ -41,6 +40,7 @@ from casino_tui.model import (
     Position,
     Side,
 )
+from casino_tui.port import Exchange, ExchangeError
 
 log = logging.getLogger("casino.reconcile")
 

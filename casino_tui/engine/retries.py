@@ -21,7 +21,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from casino_tui.exchange.base import RateLimitedError, RetriableError, UnknownOutcomeError
+from casino_tui.port import RateLimitedError, RetriableError, UnknownOutcomeError
 
 T = TypeVar("T")
 

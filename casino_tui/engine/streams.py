@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from casino_tui.engine.clock import Clock
+from casino_tui.clock import Clock
 from casino_tui.model import Candle
 from casino_tui.snapshot import StreamRow
 

@@ -9,12 +9,12 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
+from casino_tui.clock import Clock
 from casino_tui.control import SweepResult
 from casino_tui.engine.brackets import BracketState, CloseReason, Leg, client_id
-from casino_tui.engine.clock import Clock
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
-from casino_tui.exchange.base import ExchangeError
 from casino_tui.model import OrderRequest, OrderType, OrderUpdate, Position, SymbolRules
+from casino_tui.port import ExchangeError
 
 if TYPE_CHECKING:
     from casino_tui.engine.oco import OCOManager

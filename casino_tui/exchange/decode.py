@@ -12,8 +12,8 @@ from typing import Any
 
 import msgspec
 
-from casino_tui.exchange.base import ExchangeError
 from casino_tui.model import Candle, Trade
+from casino_tui.port import ExchangeError
 
 KNOWN_EVENTS = frozenset({"aggTrade", "markPriceUpdate", "kline"})
 

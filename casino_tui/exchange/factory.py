@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from casino_tui.clock import Clock
 from casino_tui.config import Config
-from casino_tui.engine.clock import Clock
-from casino_tui.exchange.base import Exchange
 from casino_tui.exchange.loopback import is_loopback_url
+from casino_tui.port import Exchange
 
 
 class ExchangeSetupError(Exception):

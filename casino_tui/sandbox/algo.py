@@ -6,8 +6,8 @@ MARK_PRICE triggers on trades too); STOP, TAKE_PROFIT and TRAILING_STOP_MARKET a
 
 from __future__ import annotations
 
-from casino_tui.exchange.base import ExchangeError
 from casino_tui.model import OrderRequest, OrderType
+from casino_tui.port import ExchangeError
 from casino_tui.sandbox import errors
 from casino_tui.sandbox.endpoint import Call, Endpoint, Security
 from casino_tui.sandbox.ledger import AlgoRecord, AlgoStatus, OrderIntent

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import msgspec
 
-from casino_tui.exchange.base import ExchangeError
 from casino_tui.model import OrderRequest
+from casino_tui.port import ExchangeError
 from casino_tui.sandbox import errors
 from casino_tui.sandbox.endpoint import CLIENT_ID, Call
 from casino_tui.sandbox.faults import OutcomeReply

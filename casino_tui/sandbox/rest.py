@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
-from casino_tui.exchange.base import ExchangeError
 from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.port import ExchangeError
 from casino_tui.sandbox import errors, market
 from casino_tui.sandbox.endpoint import Call, Endpoint, Security
 from casino_tui.sandbox.ledger import OrderIntent, OrderRecord

@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 import uvicorn
 
+from casino_tui.clock import Clock, SimClock
 from casino_tui.config import DEFAULT_SYMBOLS, SimConfig
-from casino_tui.engine.clock import Clock, SimClock
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.sandbox.admin import SandboxState, collect_state
 from casino_tui.sandbox.app import build_app

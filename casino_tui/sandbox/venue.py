@@ -8,9 +8,9 @@ import time
 
 import msgspec
 
-from casino_tui.engine.clock import Clock
-from casino_tui.exchange.base import Exchange
+from casino_tui.clock import Clock
 from casino_tui.model import SymbolRules
+from casino_tui.port import Exchange
 from casino_tui.sandbox.auth import Credentials
 from casino_tui.sandbox.connection import Connection
 from casino_tui.sandbox.faults import FaultAction, FaultPatch, Faults

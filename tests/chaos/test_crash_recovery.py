@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import Config, ExchangeConfig, PlayerConfig, RuntimeConfig, SensorsConfig
+from casino_tui.crashpoints import POINTS
 from casino_tui.engine.brackets import Bracket, BracketState, Leg, bracket_id, client_id
-from casino_tui.engine.clock import ManualClock
-from casino_tui.engine.crashpoints import POINTS
 from casino_tui.engine.journal import Journal
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.model import OrderRequest, OrderType, Side

@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from casino_tui.clock import Clock, ManualClock
 from casino_tui.config import ExchangeConfig
-from casino_tui.engine.clock import Clock, ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.model import AccountUpdate, OrderUpdate, Trade
 from casino_tui.sandbox import SandboxServer, running_sandbox

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import httpx
 import msgspec
 
-from casino_tui.engine.clock import ManualClock
+from casino_tui.clock import ManualClock
 from casino_tui.sandbox import SandboxServer
 
 API_KEY = "sandbox-key"

@@ -3,8 +3,8 @@
 import httpx
 
 from casino_tui.check import run_checks
+from casino_tui.clock import ManualClock
 from casino_tui.config import load_config
-from casino_tui.engine.clock import ManualClock
 from casino_tui.runtime import Runtime, StartupError
 from tests.integration.connector_support import connected
 

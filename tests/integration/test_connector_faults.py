@@ -11,15 +11,15 @@ import re
 import pytest
 from connector_support import API_KEY, API_SECRET, connected, exchange_for, wait_for
 
-from casino_tui.exchange.base import (
+from casino_tui.exchange.binance.rest import EndpointGroup
+from casino_tui.model import OrderRequest, OrderStatus, OrderType, Side
+from casino_tui.port import (
     AuthError,
     BreakerOpenError,
     RateLimitedError,
     RetriableError,
     UnknownOutcomeError,
 )
-from casino_tui.exchange.binance.rest import EndpointGroup
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, Side
 from casino_tui.sandbox import running_sandbox
 
 QTY = 0.002

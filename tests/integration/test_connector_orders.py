@@ -9,10 +9,10 @@ import httpx
 import pytest
 from connector_support import connected, market_step, wait_for
 
-from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.base import OrderNotFoundError, RejectedError
+from casino_tui.clock import ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from casino_tui.port import OrderNotFoundError, RejectedError
 
 QTY = 0.002  # ~190 USDT of BTC: above the sandbox's MIN_NOTIONAL
 

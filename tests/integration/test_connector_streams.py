@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connector_support import connected, wait_for
 
-from casino_tui.engine.resilience import BreakerStatus
+from casino_tui.exchange.binance.resilience import BreakerStatus
 from casino_tui.exchange.binance.rest import EndpointGroup
 from casino_tui.model import OrderRequest, OrderType, Side
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from connector_support import API_KEY, API_SECRET
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import (
     Config,
     ExchangeConfig,
@@ -26,7 +27,6 @@ from casino_tui.config import (
     TradingConfig,
 )
 from casino_tui.console import console_app, engine_running
-from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime

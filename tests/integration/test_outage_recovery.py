@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from connector_support import API_KEY, API_SECRET
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import (
     Config,
     ExchangeConfig,
@@ -27,12 +28,11 @@ from casino_tui.config import (
     TradingConfig,
 )
 from casino_tui.engine.brackets import Bracket, BracketState
-from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.base import ExchangeError
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.rest import EndpointGroup
 from casino_tui.model import OrderRequest, OrderType
 from casino_tui.paths import state_paths
+from casino_tui.port import ExchangeError
 from casino_tui.runtime import Runtime
 from casino_tui.sandbox import SandboxServer, running_sandbox
 from casino_tui.sandbox.admin import SandboxState

@@ -24,6 +24,7 @@ import msgspec
 import pytest
 from connector_support import API_KEY, API_SECRET
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import (
     Config,
     ExchangeConfig,
@@ -33,7 +34,6 @@ from casino_tui.config import (
     TradingConfig,
 )
 from casino_tui.engine.brackets import BracketState
-from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.model import OrderType, Side
 from casino_tui.paths import state_paths

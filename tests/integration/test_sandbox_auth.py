@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sandbox_support import API_KEY, FORM, SECRET, SignedClient, hmac_hex, signed_payload
 
-from casino_tui.engine.clock import ManualClock
+from casino_tui.clock import ManualClock
 from casino_tui.sandbox import SandboxServer, running_sandbox
 from casino_tui.sandbox.auth import Credentials, split_signature, verify_signed
 

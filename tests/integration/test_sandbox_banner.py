@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from connector_support import API_KEY, API_SECRET, Recorder, wait_for
 
+from casino_tui.clock import WallClock
 from casino_tui.config import ExchangeConfig
-from casino_tui.engine.clock import WallClock
 from casino_tui.exchange.binance.connector import BinanceExchange
 
 PROCESS_DEADLINE_S = 60.0

@@ -10,7 +10,7 @@ import pytest
 import websockets
 from sandbox_support import API_KEY, DEADLINE_S, Frames, SignedClient, is_event, market_step
 
-from casino_tui.engine.clock import ManualClock
+from casino_tui.clock import ManualClock
 from casino_tui.sandbox import SandboxServer, SandboxSettings, running_sandbox
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]

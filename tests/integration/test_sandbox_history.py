@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sandbox_support import API_KEY, SignedClient
 
-from casino_tui.engine.clock import ManualClock
+from casino_tui.clock import ManualClock
 from casino_tui.sandbox import SandboxServer, running_sandbox
 
 DAY_MS = 86_400_000

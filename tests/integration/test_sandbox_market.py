@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from casino_tui.engine.clock import ManualClock
+from casino_tui.clock import ManualClock
 from casino_tui.sandbox import SandboxServer, running_sandbox
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]

@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import Config, ExchangeConfig, RuntimeConfig, SensorsConfig
-from casino_tui.engine.clock import ManualClock
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.paths import state_paths

@@ -7,8 +7,8 @@ import re
 from textual.widgets import Static
 
 from casino_tui.app import CasinoApp
+from casino_tui.clock import SimClock
 from casino_tui.config import load_config
-from casino_tui.engine.clock import SimClock
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.runtime import Runtime
 from tests.ui.fake_runtime import FakeRuntime

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from casino_tui.app import CasinoApp
+from casino_tui.clock import ManualClock
 from casino_tui.config import load_config
-from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.runtime import Runtime
 from tests.ui.pilot_support import start

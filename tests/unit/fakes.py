@@ -15,14 +15,6 @@ from dataclasses import dataclass, field
 from casino_tui.config import TradingConfig
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
-from casino_tui.exchange.base import (
-    ExchangeError,
-    ExchangeHealth,
-    MarketSink,
-    OrderNotFoundError,
-    RejectedError,
-    UserSink,
-)
 from casino_tui.model import (
     AccountUpdate,
     Balance,
@@ -33,6 +25,14 @@ from casino_tui.model import (
     OrderUpdate,
     Position,
     SymbolRules,
+)
+from casino_tui.port import (
+    ExchangeError,
+    ExchangeHealth,
+    MarketSink,
+    OrderNotFoundError,
+    RejectedError,
+    UserSink,
 )
 
 

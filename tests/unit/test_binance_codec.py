@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from casino_tui.engine.clock import ManualClock
-from casino_tui.engine.ratelimit import RateLimiter
-from casino_tui.engine.resilience import CircuitBreaker, RetryPolicy
+from casino_tui.clock import ManualClock
 from casino_tui.exchange.binance import codec, mapping
+from casino_tui.exchange.binance.ratelimit import RateLimiter
+from casino_tui.exchange.binance.resilience import CircuitBreaker, RetryPolicy
 from casino_tui.exchange.binance.rest import BinanceRest, EndpointGroup
 from casino_tui.exchange.binance.rules import announced_limits, rules_by_symbol
 from casino_tui.exchange.binance.signing import Credentials, SecretFilter

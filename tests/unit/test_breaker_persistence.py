@@ -1,8 +1,8 @@
 """An open circuit breaker survives a restart for the rest of its cooldown (snapshot → restore)."""
 
-from casino_tui.engine.clock import ManualClock
-from casino_tui.engine.resilience import CircuitBreaker
-from casino_tui.exchange.base import ExchangeHealth
+from casino_tui.clock import ManualClock
+from casino_tui.exchange.binance.resilience import CircuitBreaker
+from casino_tui.port import ExchangeHealth
 from casino_tui.runtime import restore_breakers, saved_breakers
 
 

@@ -1,10 +1,10 @@
 """Ending a bracket: legs the exchange already reported gone are never cancelled again, and a -2011 on a
 leg the engine meant to remove anyway is not an error."""
 
+from casino_tui.clock import ManualClock
 from casino_tui.engine.brackets import BracketState, CloseReason
-from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.base import OrderNotFoundError, RejectedError
 from casino_tui.model import Decision, OrderStatus, Side
+from casino_tui.port import OrderNotFoundError, RejectedError
 from tests.unit.fakes import FakeExchange, make_croupier, settle
 
 PRICES = {"BTCUSDT": 100.0, "ETHUSDT": 50.0, "SOLUSDT": 20.0}

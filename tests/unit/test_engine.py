@@ -7,8 +7,8 @@ import math
 
 import pytest
 
+from casino_tui.clock import ManualClock
 from casino_tui.engine.candles import CandleBook
-from casino_tui.engine.clock import ManualClock
 from casino_tui.engine.engine import Engine
 from casino_tui.engine.streams import SPARK_LEN, StreamStats
 from casino_tui.model import Candle, Trade

@@ -7,8 +7,8 @@ import random
 import re
 from collections.abc import Callable
 
-from casino_tui.engine.healing import HealingJob
-from casino_tui.exchange.base import AuthError, BreakerOpenError, RetriableError
+from casino_tui.healing import HealingJob
+from casino_tui.port import AuthError, BreakerOpenError, RetriableError
 
 DEADLINE_S = 10.0
 

@@ -9,8 +9,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from casino_tui.clock import ManualClock
 from casino_tui.engine.audit import format_entry, print_journal
-from casino_tui.engine.clock import ManualClock
 from casino_tui.engine.journal import (
     ACK,
     BRACKET,

@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
+from casino_tui.clock import ManualClock
 from casino_tui.engine.brackets import BracketState, CloseReason, Leg, client_id
-from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.base import RejectedError, RetriableError, UnknownOutcomeError
 from casino_tui.model import Decision, OrderStatus, OrderType, Side
+from casino_tui.port import RejectedError, RetriableError, UnknownOutcomeError
 from tests.unit.fakes import FakeExchange, make_croupier, settle
 
 PRICES = {"BTCUSDT": 100.0, "ETHUSDT": 50.0, "SOLUSDT": 20.0}
@@ -270,8 +270,8 @@ async def test_late_fill_after_giving_up_on_the_entry_is_closed_at_once(fake, cl
 
 
 async def test_executor_does_not_retry_an_open_breaker_or_a_ban(fake, clock):
-    from casino_tui.exchange.base import BreakerOpenError, RateLimitedError
     from casino_tui.model import OrderRequest
+    from casino_tui.port import BreakerOpenError, RateLimitedError
 
     croupier = make_croupier(fake, clock)
     executor = croupier.executor

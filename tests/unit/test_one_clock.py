@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from casino_tui.clock import ManualClock, SimClock, WallClock
 from casino_tui.config import load_config
-from casino_tui.engine.clock import ManualClock, SimClock, WallClock
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.paths import StatePaths

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import PlayerConfig
-from casino_tui.engine.clock import ManualClock
 from casino_tui.engine.player import AdaptivePlayer
 from casino_tui.model import TIMEFRAME_MS, Side
 from casino_tui.sensors.votes import VoteBatch

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from casino_tui.engine.clock import ManualClock
-from casino_tui.engine.ratelimit import Priority, RateLimiter
-from casino_tui.exchange.base import RateLimitedError
+from casino_tui.clock import ManualClock
+from casino_tui.exchange.binance.ratelimit import Priority, RateLimiter
+from casino_tui.port import RateLimitedError
 
 START = 1_767_225_600_000  # a minute boundary
 

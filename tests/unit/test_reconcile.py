@@ -10,15 +10,14 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import SimConfig, TradingConfig
 from casino_tui.control import ReconcileReport
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
-from casino_tui.engine.clock import ManualClock
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
 from casino_tui.engine.journal import RECONCILE, Journal
 from casino_tui.engine.reconcile import reconcile, resolve_unacked
-from casino_tui.exchange.base import RejectedError
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.model import (
     AccountUpdate,
@@ -30,6 +29,7 @@ from casino_tui.model import (
     Side,
     Trade,
 )
+from casino_tui.port import RejectedError
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 TRADED = ["BTCUSDT", "ETHUSDT"]  # SOLUSDT exists on the exchange but the session does not trade it

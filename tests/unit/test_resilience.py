@@ -7,14 +7,15 @@ import random
 import httpx
 import pytest
 
-from casino_tui.engine.clock import ManualClock
-from casino_tui.engine.resilience import (
+from casino_tui.clock import ManualClock
+from casino_tui.exchange.binance.errors import ClockSkewError, classify_response, classify_transport
+from casino_tui.exchange.binance.resilience import (
     BreakerStatus,
     CircuitBreaker,
     RetryPolicy,
     counts_against_breaker,
 )
-from casino_tui.exchange.base import (
+from casino_tui.port import (
     AuthError,
     BreakerOpenError,
     BreakerState,
@@ -24,7 +25,6 @@ from casino_tui.exchange.base import (
     RetriableError,
     UnknownOutcomeError,
 )
-from casino_tui.exchange.binance.errors import ClockSkewError, classify_response, classify_transport
 
 
 def _breaker(clock: ManualClock) -> CircuitBreaker:

@@ -11,11 +11,13 @@ import collections
 import httpx
 import pytest
 
+from casino_tui.clock import ManualClock
 from casino_tui.engine import retries
-from casino_tui.engine.clock import ManualClock
 from casino_tui.engine.executor import OrderExecutor
 from casino_tui.engine.retries import MAX_SENDS_PER_ORDER, Verdict, verdict
-from casino_tui.exchange.base import (
+from casino_tui.exchange.binance.errors import classify_response, classify_transport
+from casino_tui.model import OrderRequest, OrderStatus, OrderType, Side
+from casino_tui.port import (
     BreakerOpenError,
     ExchangeError,
     RateLimitedError,
@@ -23,8 +25,6 @@ from casino_tui.exchange.base import (
     RetriableError,
     UnknownOutcomeError,
 )
-from casino_tui.exchange.binance.errors import classify_response, classify_transport
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, Side
 from tests.unit.fakes import FakeExchange
 
 ORDER = "POST /fapi/v1/order"

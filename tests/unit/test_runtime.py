@@ -2,8 +2,8 @@
 
 import msgspec
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import load_config
-from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.paths import StatePaths
 from casino_tui.runtime import Runtime

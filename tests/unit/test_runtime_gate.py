@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import load_config
-from casino_tui.engine.clock import ManualClock
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.paths import StatePaths
 from casino_tui.runtime import Runtime

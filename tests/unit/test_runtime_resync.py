@@ -7,12 +7,12 @@ import asyncio
 
 from fakes import FakeExchange
 
+from casino_tui.clock import ManualClock
 from casino_tui.config import Config, SensorsConfig, TradingConfig
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason
-from casino_tui.engine.clock import ManualClock
-from casino_tui.engine.healing import RESYNC
-from casino_tui.exchange.base import BreakerOpenError
+from casino_tui.healing import RESYNC
 from casino_tui.model import AccountUpdate, Decision, OrderStatus, Position, Side
+from casino_tui.port import BreakerOpenError
 from casino_tui.runtime import Runtime
 
 PRICES = {"BTCUSDT": 40_000.0, "ETHUSDT": 2_000.0}

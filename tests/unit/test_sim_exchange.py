@@ -7,9 +7,8 @@ import inspect
 
 import pytest
 
+from casino_tui.clock import ManualClock, SimClock
 from casino_tui.config import DEFAULT_SYMBOLS, SimConfig
-from casino_tui.engine.clock import ManualClock, SimClock
-from casino_tui.exchange.base import Exchange, OrderNotFoundError, RejectedError
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.model import (
     AccountUpdate,
@@ -20,6 +19,7 @@ from casino_tui.model import (
     Side,
     Trade,
 )
+from casino_tui.port import Exchange, OrderNotFoundError, RejectedError
 
 START = 1_767_225_600_000
 SYMBOLS = list(DEFAULT_SYMBOLS)

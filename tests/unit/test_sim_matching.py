@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.base import OrderNotFoundError, RejectedError
+from casino_tui.clock import ManualClock
 from casino_tui.exchange.sim.market import SIM_SYMBOLS
 from casino_tui.exchange.sim.matching import MatchingEngine, MatchingEvent
 from casino_tui.model import AccountUpdate, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side, Trade
+from casino_tui.port import OrderNotFoundError, RejectedError
 
 FEE = 0.0004
 

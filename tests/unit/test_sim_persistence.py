@@ -13,9 +13,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from casino_tui.clock import ManualClock, SimClock
 from casino_tui.config import DEFAULT_SYMBOLS, SimConfig, load_config
 from casino_tui.engine.brackets import BracketState
-from casino_tui.engine.clock import ManualClock, SimClock
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.exchange.sim.market import MarketState, SimMarket
 from casino_tui.exchange.sim.matching import AccountState

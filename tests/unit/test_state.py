@@ -4,7 +4,8 @@ import errno
 
 import pytest
 
-from casino_tui.engine.state import PersistedState, SnapshotError, SnapshotStore
+from casino_tui.engine.state import PersistedState
+from casino_tui.storage import SnapshotError, SnapshotStore
 
 
 def state(n: int) -> PersistedState:
@@ -14,7 +15,7 @@ def state(n: int) -> PersistedState:
 def test_save_then_load_round_trips(tmp_path):
     store = SnapshotStore(tmp_path)
     store.save(state(3))
-    loaded, warnings = store.load()
+    loaded, warnings = store.load(PersistedState)
     assert loaded == state(3) and warnings == []
 
 
@@ -23,7 +24,7 @@ def test_rotation_keeps_ten_backups(tmp_path):
     for n in range(15):
         store.save(state(n))
     assert len(store.candidates()) == 11
-    assert store.load()[0].journal_seq == 14
+    assert store.load(PersistedState)[0].journal_seq == 14
     oldest = (tmp_path / "state.json.10").read_bytes()
     assert b'"journal_seq":4' in oldest
 
@@ -34,7 +35,7 @@ def test_corrupt_newest_snapshot_falls_back_and_is_kept_aside(tmp_path, damage):
     store.save(state(1))
     store.save(state(2))
     store.path.write_bytes(damage)
-    loaded, warnings = store.load()
+    loaded, warnings = store.load(PersistedState)
     assert loaded.journal_seq == 1
     assert len(warnings) == 1 and "unreadable" in warnings[0]
     kept = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
@@ -48,7 +49,7 @@ def test_a_snapshot_that_cannot_be_read_is_an_error_and_nothing_is_moved(tmp_pat
     store.path.unlink()
     store.path.mkdir()  # an OS error on read, even for root (who passes every permission check)
     with pytest.raises(SnapshotError, match="cannot be read"):
-        store.load()
+        store.load(PersistedState)
     assert store.path.is_dir() and not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
 
 
@@ -56,7 +57,7 @@ def test_set_aside_snapshot_is_stamped_with_the_store_clock(tmp_path):
     store = SnapshotStore(tmp_path, clock_ms=lambda: 1_767_225_600_000)
     store.save(state(1))
     store.path.write_bytes(b"garbage")
-    store.load()
+    store.load(PersistedState)
     assert (tmp_path / "state.json.corrupt-20260101T000000Z").read_bytes() == b"garbage"
 
 
@@ -74,7 +75,7 @@ def test_disk_full_leaves_previous_snapshot_intact_and_no_temp_file(tmp_path):
     assert good.path.read_bytes() == before
     assert not list(tmp_path.glob(".*.tmp"))
     assert store.errors == 1
-    assert store.load()[0].journal_seq == 5
+    assert store.load(PersistedState)[0].journal_seq == 5
 
 
 def test_short_writes_are_completed(tmp_path):
@@ -85,8 +86,8 @@ def test_short_writes_are_completed(tmp_path):
 
     store = SnapshotStore(tmp_path, write=trickle)
     store.save(state(9))
-    assert store.load()[0] == state(9)
+    assert store.load(PersistedState)[0] == state(9)
 
 
 def test_no_snapshot_loads_none(tmp_path):
-    assert SnapshotStore(tmp_path).load() == (None, [])
+    assert SnapshotStore(tmp_path).load(PersistedState) == (None, [])

@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
+from casino_tui.clock import ManualClock
 from casino_tui.engine.brackets import BracketState, CloseReason
-from casino_tui.engine.clock import ManualClock
-from casino_tui.exchange.base import RetriableError
 from casino_tui.model import Decision, OrderRequest, OrderType, Side
+from casino_tui.port import RetriableError
 from tests.unit.fakes import FakeExchange, make_croupier, settle
 
 PRICES = {"BTCUSDT": 100.0, "ETHUSDT": 50.0, "SOLUSDT": 20.0, "XRPUSDT": 2.0}

@@ -18,22 +18,14 @@ from collections.abc import Callable
 
 import httpx
 
+from casino_tui.clock import Clock
 from casino_tui.config import ExchangeConfig
-from casino_tui.engine.clock import Clock
-from casino_tui.engine.healing import RESYNC
-from casino_tui.engine.ratelimit import RateLimiter
-from casino_tui.engine.resilience import CircuitBreaker, RetryPolicy
-from casino_tui.exchange.base import (
-    BreakerOpenError,
-    ExchangeHealth,
-    MarketSink,
-    RejectedError,
-    UserSink,
-)
 from casino_tui.exchange.binance import codec, mapping
 from casino_tui.exchange.binance import rest as ep
 from casino_tui.exchange.binance.orders import OrderGateway
+from casino_tui.exchange.binance.ratelimit import RateLimiter
 from casino_tui.exchange.binance.recovery import Recovery
+from casino_tui.exchange.binance.resilience import CircuitBreaker, RetryPolicy
 from casino_tui.exchange.binance.rest import BinanceRest, EndpointGroup, Params, decode_answer, klines_weight
 from casino_tui.exchange.binance.rules import announced_limits, rules_by_symbol
 from casino_tui.exchange.binance.signing import (
@@ -45,6 +37,7 @@ from casino_tui.exchange.binance.signing import (
 from casino_tui.exchange.binance.streams import ROTATE_AFTER_S, MarketStream
 from casino_tui.exchange.binance.userstream import KnownOrders, UserStream
 from casino_tui.exchange.loopback import is_loopback_url
+from casino_tui.healing import RESYNC
 from casino_tui.model import (
     TIMEFRAME_MS,
     AccountUpdate,
@@ -55,6 +48,13 @@ from casino_tui.model import (
     Position,
     SymbolRules,
     Trade,
+)
+from casino_tui.port import (
+    BreakerOpenError,
+    ExchangeHealth,
+    MarketSink,
+    RejectedError,
+    UserSink,
 )
 
 log = logging.getLogger("casino.binance")

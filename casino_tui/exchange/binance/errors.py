@@ -12,7 +12,8 @@ import re
 import httpx
 import msgspec
 
-from casino_tui.exchange.base import (
+from casino_tui.exchange.binance.codec import ERROR_DECODER
+from casino_tui.port import (
     AuthError,
     ExchangeError,
     OrderNotFoundError,
@@ -21,7 +22,6 @@ from casino_tui.exchange.base import (
     RetriableError,
     UnknownOutcomeError,
 )
-from casino_tui.exchange.binance.codec import ERROR_DECODER
 
 AUTH_CODES = frozenset({-2014, -2015, -1022})
 NOT_FOUND_CODES = frozenset({-2011, -2013})

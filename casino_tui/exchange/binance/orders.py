@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from casino_tui.exchange.base import OrderNotFoundError, RejectedError
 from casino_tui.exchange.binance import codec, mapping
 from casino_tui.exchange.binance import rest as ep
 from casino_tui.exchange.binance.rest import BinanceRest, Params, decode_answer
 from casino_tui.exchange.binance.userstream import KnownOrders
 from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, SymbolRules
+from casino_tui.port import OrderNotFoundError, RejectedError
 
 _ORDER = codec.decoder(codec.OrderAnswer)
 _ALGO = codec.decoder(codec.AlgoOrderAnswer)

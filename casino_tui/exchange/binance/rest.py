@@ -17,19 +17,19 @@ from typing import TypeVar
 import httpx
 import msgspec
 
-from casino_tui.engine.clock import Clock
-from casino_tui.engine.ratelimit import Priority, RateLimiter
-from casino_tui.engine.resilience import (
+from casino_tui.clock import Clock
+from casino_tui.exchange.binance.codec import ServerTime, decoder
+from casino_tui.exchange.binance.errors import ClockSkewError, classify_response, classify_transport
+from casino_tui.exchange.binance.ratelimit import Priority, RateLimiter
+from casino_tui.exchange.binance.resilience import (
     BreakerStatus,
     CircuitBreaker,
     counts_against_breaker,
     describe,
 )
-from casino_tui.exchange.base import ExchangeError, RateLimitedError, RetriableError, UnknownOutcomeError
-from casino_tui.exchange.binance.codec import ServerTime, decoder
-from casino_tui.exchange.binance.errors import ClockSkewError, classify_response, classify_transport
 from casino_tui.exchange.binance.signing import Credentials, ParamValue, encode_params, redact
 from casino_tui.exchange.loopback import is_loopback_url
+from casino_tui.port import ExchangeError, RateLimitedError, RetriableError, UnknownOutcomeError
 
 log = logging.getLogger("casino.binance.rest")
 T = TypeVar("T")

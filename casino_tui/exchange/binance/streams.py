@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from casino_tui.engine.resilience import RetryPolicy
-from casino_tui.exchange.base import AuthError, ExchangeError, MarketSink
+from casino_tui.exchange.binance.resilience import RetryPolicy
 from casino_tui.exchange.decode import DecodeError, MarkPrice, decode_frame
 from casino_tui.model import Trade
+from casino_tui.port import AuthError, ExchangeError, MarketSink
 
 log = logging.getLogger("casino.binance.streams")
 wire_log = logging.getLogger("casino.binance.wire")

@@ -19,10 +19,9 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from casino_tui.engine.resilience import RetryPolicy
-from casino_tui.exchange.base import ExchangeError, UserSink
 from casino_tui.exchange.binance import codec, mapping
 from casino_tui.exchange.binance.errors import INVALID_LISTEN_KEY
+from casino_tui.exchange.binance.resilience import RetryPolicy
 from casino_tui.exchange.binance.rest import (
     LISTEN_KEY_CLOSE,
     LISTEN_KEY_KEEPALIVE,
@@ -32,6 +31,7 @@ from casino_tui.exchange.binance.rest import (
 from casino_tui.exchange.binance.signing import SecretFilter
 from casino_tui.exchange.binance.streams import ROTATE_AFTER_S, SocketLoop
 from casino_tui.model import OrderStatus, OrderUpdate
+from casino_tui.port import ExchangeError, UserSink
 
 log = logging.getLogger("casino.binance.user")
 

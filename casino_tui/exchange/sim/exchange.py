@@ -18,12 +18,12 @@ from collections.abc import Callable
 
 import msgspec
 
+from casino_tui.clock import Clock, ManualClock
 from casino_tui.config import SimConfig
-from casino_tui.engine.clock import Clock, ManualClock
-from casino_tui.exchange.base import ExchangeHealth, MarketSink, OrderNotFoundError, UserSink
 from casino_tui.exchange.sim.market import MarketState, SimMarket
 from casino_tui.exchange.sim.matching import AccountState, MatchingEngine, MatchingEvent
 from casino_tui.model import AccountUpdate, Balance, Candle, OrderRequest, OrderUpdate, Position, SymbolRules
+from casino_tui.port import ExchangeHealth, MarketSink, OrderNotFoundError, UserSink
 
 log = logging.getLogger("casino.sim")
 

@@ -16,8 +16,7 @@ from collections.abc import Callable, KeysView, Mapping
 import msgspec
 from msgspec.structs import replace
 
-from casino_tui.engine.clock import Clock
-from casino_tui.exchange.base import OrderNotFoundError, RejectedError
+from casino_tui.clock import Clock
 from casino_tui.model import (
     AccountUpdate,
     Balance,
@@ -30,6 +29,7 @@ from casino_tui.model import (
     SymbolRules,
     Trade,
 )
+from casino_tui.port import OrderNotFoundError, RejectedError
 
 log = logging.getLogger("casino.sim.matching")
 

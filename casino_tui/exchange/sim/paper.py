@@ -22,10 +22,10 @@ from pathlib import Path
 
 import msgspec
 
-from casino_tui.engine.clock import Clock, ManualClock, SimClock
-from casino_tui.engine.state import SnapshotError, SnapshotStore
-from casino_tui.exchange.base import Exchange
+from casino_tui.clock import Clock, ManualClock, SimClock
 from casino_tui.exchange.sim.exchange import SimExchange, SimState
+from casino_tui.port import Exchange
+from casino_tui.storage import SnapshotError, SnapshotStore
 
 log = logging.getLogger("casino.sim.paper")
 

@@ -15,7 +15,7 @@ import enum
 import math
 from collections.abc import Awaitable, Callable
 
-from casino_tui.exchange.base import RateLimitedError
+from casino_tui.port import RateLimitedError
 
 MINUTE_MS = 60_000
 TEN_S_MS = 10_000

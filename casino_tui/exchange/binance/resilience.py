@@ -12,8 +12,8 @@ import enum
 import random
 from collections.abc import Callable
 
-from casino_tui.engine.clock import Clock
-from casino_tui.exchange.base import (
+from casino_tui.clock import Clock
+from casino_tui.port import (
     AuthError,
     BreakerOpenError,
     BreakerState,

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from casino_tui.exchange.base import AuthError, ExchangeError
+from casino_tui.port import AuthError, ExchangeError
 
 log = logging.getLogger("casino.healing")
 
