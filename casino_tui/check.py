@@ -58,21 +58,19 @@ async def run_checks(exchange: Exchange, symbols: list[str]) -> list[CheckResult
         return True, "signed request accepted"
 
     async def permissions() -> tuple[bool, str]:
-        probe = getattr(exchange, "check_permissions", None)
-        if probe is None:
+        perms = await exchange.key_permissions()
+        if perms is None:
             return True, "simulated exchange: no key needed"
-        perms = await probe()
-        if getattr(perms, "enable_withdrawals", False):
+        if not perms.checked:
+            return True, "not checked: the testnet has no permissions endpoint (a testnet key moves no money)"
+        if perms.can_withdraw:
             return False, "key can WITHDRAW: refused; create a key without withdrawal permission"
-        if not getattr(perms, "enable_futures", True):
+        if not perms.can_trade_futures:
             return False, "key has no futures permission"
         return True, "futures trading allowed, withdrawals disabled"
 
     async def position_mode() -> tuple[bool, str]:
-        probe = getattr(exchange, "is_hedge_mode", None)
-        if probe is None:
-            return True, "one-way"
-        hedge = await probe()
+        hedge = await exchange.is_hedge_mode()
         return (not hedge), ("hedge mode is on: switch the account to one-way mode" if hedge else "one-way")
 
     async def tradable() -> tuple[bool, str]:

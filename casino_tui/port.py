@@ -7,7 +7,7 @@ exchange calls them directly from its receive loop (no task, no queue per tick).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -105,6 +105,15 @@ class ExchangeHealth(msgspec.Struct, frozen=True):
     errors: int = 0
 
 
+class KeyPermissions(msgspec.Struct, frozen=True):
+    """What the API key may do, as the exchange reports it. `checked` is False where the exchange cannot tell
+    (the futures testnet has no permissions endpoint; a testnet key moves no money)."""
+
+    can_trade_futures: bool
+    can_withdraw: bool
+    checked: bool = True
+
+
 class Exchange(Protocol):
     """What every exchange implementation provides. `name` is 'sim', 'binance-testnet' or 'binance'."""
 
@@ -165,3 +174,21 @@ class Exchange(Protocol):
     async def balance(self) -> Balance: ...
 
     def health(self) -> ExchangeHealth: ...
+
+    async def key_permissions(self) -> KeyPermissions | None:
+        """The key's rights, or None where no key is used (the simulated exchange)."""
+        ...
+
+    async def is_hedge_mode(self) -> bool:
+        """True if the account holds dual-side positions; the engine needs one-way mode."""
+        ...
+
+    def pump(self, until_ms: int | None = None) -> int:
+        """Advance a simulated market to `until_ms` (default the clock) and deliver its events (tests and replays drive a
+        ManualClock); a real exchange streams by itself and returns 0."""
+        ...
+
+    def reopen_breakers(self, saved: dict[str, Any]) -> None:
+        """Re-open the breakers that were OPEN at the last snapshot (`BreakerState` fields by name) for the
+        rest of their cooldown; an exchange without breakers ignores it."""
+        ...

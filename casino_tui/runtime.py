@@ -127,14 +127,12 @@ class Runtime:
             all_rules = await retries.read(self.exchange.symbol_rules)
         except ExchangeError as exc:
             raise StartupError(f"cannot read symbol rules from {self.exchange.name}: {exc}") from None
-        probe = getattr(self.exchange, "check_permissions", None)
-        if probe is not None:
-            try:
-                permissions = await probe()
-            except AuthError as exc:
-                raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
-            if getattr(permissions, "enable_withdrawals", False):
-                raise StartupError("this API key can withdraw funds: refused; create a key without withdrawal rights")
+        try:
+            permissions = await self.exchange.key_permissions()
+        except AuthError as exc:
+            raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
+        if permissions is not None and permissions.can_withdraw:
+            raise StartupError("this API key can withdraw funds: refused; create a key without withdrawal rights")
         unknown = [s for s in self.symbols if s not in all_rules]
         if unknown:
             raise StartupError(f"unknown symbol on {self.exchange.name}: {', '.join(unknown)}")
@@ -180,7 +178,7 @@ class Runtime:
         self.croupier.restore(restored.brackets)
         if restored.weights:
             self.player.load_weights(restored.weights)
-        restore_breakers(self.exchange, restored.breakers)
+        self.exchange.reopen_breakers(restored.breakers)
         self.exchange.set_sinks(self.engine, _UserSink(self))
         try:
             await self.exchange.start(self.symbols)
@@ -412,9 +410,7 @@ class Runtime:
         end = clock.now_ms() + ms
         while clock.now_ms() < end:
             clock.advance(min(step_ms, end - clock.now_ms()))
-            pump = getattr(self.exchange, "pump", None)
-            if pump is not None:
-                pump()
+            self.exchange.pump()
             self.tick()
             await self.settle()
 
@@ -575,7 +571,7 @@ class Runtime:
         try:
             from casino_tui.engine import reconcile as rec
 
-            if self.journal is not None and hasattr(rec, "resolve_unacked"):
+            if self.journal is not None:
                 await rec.resolve_unacked(
                     self.exchange, self.journal, self.croupier, after_seq=self._recovered_after_seq
                 )
@@ -777,23 +773,6 @@ def saved_breakers(exchange: Exchange) -> dict[str, object]:
         for b in exchange.health().breakers
         if b.state != "CLOSED"
     }
-
-
-def restore_breakers(exchange: Exchange, saved: dict[str, object]) -> None:
-    """Re-open the breakers that were open at the last snapshot, for the rest of their cooldown: a restart must
-    not hammer an endpoint group (or a ban) that the previous run had backed off from."""
-    breakers = getattr(exchange, "breakers", None)
-    if not breakers or not saved:
-        return
-    by_name = {getattr(b, "name", str(k)): b for k, b in breakers.items()}
-    for name, entry in saved.items():
-        breaker = by_name.get(name)
-        if breaker is None or not isinstance(entry, dict) or entry.get("state") != "OPEN":
-            continue
-        seconds = float(entry.get("cooldown_s") or 0.0)
-        if seconds > 0:
-            breaker.force_open(f"restored: {entry.get('reason', '')}", seconds)
-            log.warning("breaker %s restored OPEN for %.0fs: %s", name, seconds, entry.get("reason", ""))
 
 
 class _Restored:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from casino_tui.config import TradingConfig
 from casino_tui.engine.croupier import Croupier
@@ -255,6 +256,21 @@ class FakeExchange:
 
     def health(self) -> ExchangeHealth:
         return ExchangeHealth()
+
+    def share_secrets(self, hide: Callable[[str], None]) -> None:
+        pass  # no key
+
+    async def key_permissions(self) -> None:
+        return None
+
+    async def is_hedge_mode(self) -> bool:
+        return False
+
+    def pump(self, until_ms: int | None = None) -> int:
+        return 0
+
+    def reopen_breakers(self, saved: dict[str, Any]) -> None:
+        pass
 
     # -- internals ---------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -52,6 +53,7 @@ from casino_tui.model import (
 from casino_tui.port import (
     BreakerOpenError,
     ExchangeHealth,
+    KeyPermissions,
     MarketSink,
     RejectedError,
     UserSink,
@@ -357,6 +359,31 @@ class BinanceExchange:
         base = self.rest_url if self._config.rest_url else SAPI_URL
         body = await self._rest.call(ep.API_RESTRICTIONS, base_url=base)
         return decode_answer(_RESTRICTIONS, body, ep.API_RESTRICTIONS)
+
+    async def key_permissions(self) -> KeyPermissions:
+        """`check_permissions` in the port's terms."""
+        answer = await self.check_permissions()
+        return KeyPermissions(
+            can_trade_futures=answer.enable_futures,
+            can_withdraw=answer.enable_withdrawals,
+            checked=answer.checked,
+        )
+
+    def pump(self, until_ms: int | None = None) -> int:
+        return 0  # the exchange streams by itself
+
+    def reopen_breakers(self, saved: dict[str, Any]) -> None:
+        """Re-open the breakers that were OPEN at the last snapshot for the rest of their cooldown: a restart
+        must not hammer an endpoint group (or a ban) that the previous run had backed off from."""
+        by_name = {breaker.name: breaker for breaker in self.breakers.values()}
+        for name, entry in saved.items():
+            breaker = by_name.get(name)
+            if breaker is None or not isinstance(entry, dict) or entry.get("state") != "OPEN":
+                continue
+            seconds = float(entry.get("cooldown_s") or 0.0)
+            if seconds > 0:
+                breaker.force_open(f"restored: {entry.get('reason', '')}", seconds)
+                log.warning("breaker %s restored OPEN for %.0fs: %s", name, seconds, entry.get("reason", ""))
 
     async def is_hedge_mode(self) -> bool:
         """True if the account uses hedge (dual-side) positions; the engine needs one-way mode."""

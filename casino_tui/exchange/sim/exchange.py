@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -23,7 +24,7 @@ from casino_tui.config import SimConfig
 from casino_tui.exchange.sim.market import MarketState, SimMarket
 from casino_tui.exchange.sim.matching import AccountState, MatchingEngine, MatchingEvent
 from casino_tui.model import AccountUpdate, Balance, Candle, OrderRequest, OrderUpdate, Position, SymbolRules
-from casino_tui.port import ExchangeHealth, MarketSink, OrderNotFoundError, UserSink
+from casino_tui.port import ExchangeHealth, KeyPermissions, MarketSink, OrderNotFoundError, UserSink
 
 log = logging.getLogger("casino.sim")
 
@@ -259,6 +260,15 @@ class SimExchange:
             order_count_10s=sum(1 for t in times if t > now - 10_000),
             order_count_1m=len(times),
         )
+
+    async def key_permissions(self) -> KeyPermissions | None:
+        return None  # no key: the paper account moves no money
+
+    async def is_hedge_mode(self) -> bool:
+        return False  # the sim keeps one position per symbol
+
+    def reopen_breakers(self, saved: dict[str, Any]) -> None:
+        """The sim has no breakers: nothing to re-open."""
 
     def inject_position(self, symbol: str, qty: float, entry_price: float) -> None:
         """Create or replace a position without telling the engine (reconcile tests: an 'unknown' position)."""
