@@ -11,6 +11,7 @@ from rich.console import RenderableType
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import DataTable
 
@@ -279,7 +280,7 @@ class CasinoApp(App[None]):
         message = result.message
         if result.remaining_positions:
             message += f" Still open: {', '.join(result.remaining_positions)}."
-        severity = "information" if result.is_flat else "error"
+        severity: SeverityLevel = "information" if result.is_flat else "error"
         self.notify(message, title="Sweep", severity=severity, markup=False, timeout=15)
         self._after_command()
 

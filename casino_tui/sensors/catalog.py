@@ -13,6 +13,8 @@ from typing import Any
 
 from casino_tui.model import TIMEFRAMES
 from casino_tui.sensors import indicators as ind
+from casino_tui.sensors.arrays import FloatArray, Output
+from casino_tui.sensors.indicators_core import Series
 from casino_tui.sensors.rules import (
     Above,
     AroonTrend,
@@ -23,7 +25,6 @@ from casino_tui.sensors.rules import (
     Deviation,
     DiTrend,
     Level,
-    Output,
     PercentB,
     PriceAndSlope,
     Ref,
@@ -67,7 +68,7 @@ __all__ = [
     "sensors_of",
 ]
 
-IndicatorDecl = tuple[str, type, Mapping[str, Any]]
+IndicatorDecl = tuple[str, type[ind.IndicatorState], Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +96,15 @@ class ObvTrendState(ind.IndicatorState):
         self._obv.reset()
         self._ema.reset()
 
-    def update(self, open, high, low, close, volume):
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray]:
         self.warm += 1
         obv = self._obv.update(open, high, low, close, volume)
         return obv, self._ema.update(None, None, None, obv, None)
 
 
-def _i(key: str, cls: type, **params: Any) -> IndicatorDecl:
+def _i(key: str, cls: type[ind.IndicatorState], **params: Any) -> IndicatorDecl:
     return (key, cls, params)
 
 

@@ -20,10 +20,13 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from casino_tui.sensors.catalog import SensorSpec
 from casino_tui.sensors.shard import SensorShard, ShardReply, serve
+
+if TYPE_CHECKING:  # ForkServerContext exists only on POSIX, and is needed only for the annotation
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 _SMALL = struct.Struct("!i")
 _LARGE = struct.Struct("!Q")
@@ -205,10 +208,15 @@ class ProcessShardExecutor(ShardExecutor):
             raise ValueError(
                 "the fork start method is unsafe with a running event loop; use forkserver or spawn"
             )
-        self._ctx = mp.get_context(start_method)
+        self._ctx: ForkServerContext | SpawnContext
         if start_method == "forkserver":
+            self._ctx = mp.get_context("forkserver")
             # Import numpy and the indicators once in the server, so a (re)started worker is a cheap fork.
             self._ctx.set_forkserver_preload([__name__])
+        elif start_method == "spawn":
+            self._ctx = mp.get_context("spawn")
+        else:
+            raise ValueError(f"unknown start method {start_method!r}; use forkserver or spawn")
         self._workers: dict[int, _Worker] = {}
         self._specs: dict[int, tuple[tuple[str, ...], tuple[SensorSpec, ...]]] = {}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from casino_tui.sensors.arrays import FloatArray
 from casino_tui.sensors.indicators_core import (
     Ema,
     IndicatorState,
-    Output,
     Ring,
     RollingSum,
     Series,
@@ -25,12 +25,12 @@ from casino_tui.sensors.indicators_core import (
 )
 
 
-def _wma_weights(period: int) -> np.ndarray:
+def _wma_weights(period: int) -> FloatArray:
     # Oldest value weighs 1, newest weighs `period`; normalised by period·(period+1)/2.
     return np.arange(1, period + 1, dtype=np.float64) / (period * (period + 1) / 2.0)
 
 
-def _slope_weights(period: int) -> np.ndarray:
+def _slope_weights(period: int) -> FloatArray:
     # TA-Lib's LINEARREG_SLOPE with x = bars ago, folded into one weight per window position (oldest first).
     sum_x = period * (period - 1) * 0.5
     sum_x2 = period * (period - 1) * (2 * period - 1) / 6.0
@@ -42,56 +42,61 @@ def _slope_weights(period: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- batch
 
 
-def sma(x: np.ndarray, period: int) -> np.ndarray:
+def sma(x: FloatArray, period: int) -> FloatArray:
     """Simple moving average; first value at index period-1."""
     period = check_period("period", period)
     (x2,), shape = as_2d(x)
     return restore(shape, move_mean(x2, period))
 
 
-def ema(x: np.ndarray, period: int) -> np.ndarray:
+def ema(x: FloatArray, period: int) -> FloatArray:
     """TA-Lib EMA (seeded with the SMA of the first `period` values); first value at index period-1."""
     (x2,), shape = as_2d(x)
-    return restore(shape, *drive(EmaState(x2.shape[0], period), 1, c=x2))
+    (out,) = drive(EmaState(x2.shape[0], period), 1, c=x2)
+    return restore(shape, out)
 
 
-def wma(x: np.ndarray, period: int) -> np.ndarray:
+def wma(x: FloatArray, period: int) -> FloatArray:
     """Linearly weighted moving average; first value at index period-1."""
     period = check_period("period", period)
     (x2,), shape = as_2d(x)
     return restore(shape, apply_windows(x2, period, _wma_weights(period)))
 
 
-def dema(x: np.ndarray, period: int) -> np.ndarray:
+def dema(x: FloatArray, period: int) -> FloatArray:
     """Double EMA, 2·EMA − EMA(EMA); first value at index 2·(period-1)."""
     (x2,), shape = as_2d(x)
-    return restore(shape, *drive(DemaState(x2.shape[0], period), 1, c=x2))
+    (out,) = drive(DemaState(x2.shape[0], period), 1, c=x2)
+    return restore(shape, out)
 
 
-def tema(x: np.ndarray, period: int) -> np.ndarray:
+def tema(x: FloatArray, period: int) -> FloatArray:
     """Triple EMA, 3·e1 − 3·e2 + e3; first value at index 3·(period-1)."""
     (x2,), shape = as_2d(x)
-    return restore(shape, *drive(TemaState(x2.shape[0], period), 1, c=x2))
+    (out,) = drive(TemaState(x2.shape[0], period), 1, c=x2)
+    return restore(shape, out)
 
 
-def trix(close: np.ndarray, period: int = 15) -> np.ndarray:
+def trix(close: FloatArray, period: int = 15) -> FloatArray:
     """1-bar rate of change (×100) of the triple-smoothed EMA; first value at index 3·(period-1)+1."""
     (c2,), shape = as_2d(close)
-    return restore(shape, *drive(TrixState(c2.shape[0], period), 1, c=c2))
+    (out,) = drive(TrixState(c2.shape[0], period), 1, c=c2)
+    return restore(shape, out)
 
 
 def macd(
-    close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    close: FloatArray, fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(macd, signal, hist) as TA-Lib: the fast EMA starts where the slow one does, all three outputs begin
     at index slow-1+signal-1."""
     (c2,), shape = as_2d(close)
-    return restore(shape, *drive(MacdState(c2.shape[0], fast, slow, signal), 3, c=c2))
+    line, sig, hist = drive(MacdState(c2.shape[0], fast, slow, signal), 3, c=c2)
+    return restore(shape, line, sig, hist)
 
 
 def bbands(
-    close: np.ndarray, period: int = 20, nbdev: float = 2.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    close: FloatArray, period: int = 20, nbdev: float = 2.0
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(upper, middle, lower) Bollinger bands: SMA ± nbdev · population std; first value at period-1."""
     period = check_period("period", period)
     (c2,), shape = as_2d(close)
@@ -106,7 +111,7 @@ def bbands(
     return restore(shape, middle + width, middle, middle - width)
 
 
-def dpo(close: np.ndarray, period: int = 20) -> np.ndarray:
+def dpo(close: FloatArray, period: int = 20) -> FloatArray:
     """Detrended price oscillator: the close period//2+1 bars ago minus today's SMA(period) (StockCharts);
     first value at index max(period-1, period//2+1)."""
     period = check_period("period", period)
@@ -114,7 +119,7 @@ def dpo(close: np.ndarray, period: int = 20) -> np.ndarray:
     return restore(shape, shift(c2, period // 2 + 1) - move_mean(c2, period))
 
 
-def linreg_slope(close: np.ndarray, period: int = 14) -> np.ndarray:
+def linreg_slope(close: FloatArray, period: int = 14) -> FloatArray:
     """Slope per bar of the least-squares line through the last `period` values (TA-Lib LINEARREG_SLOPE);
     first value at index period-1."""
     period = check_period("period", period, 2)
@@ -138,7 +143,7 @@ class SmaState(IndicatorState):
     def _reset(self) -> None:
         self._sum.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         total = self._sum.push(self._src(open, high, low, close, volume))
         return self.nan() if self.warm <= self.lookback else total / self.period
@@ -157,7 +162,7 @@ class EmaState(IndicatorState):
     def _reset(self) -> None:
         self._ema.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         value = self._ema.push(self._src(open, high, low, close, volume))
         return self.nan() if value is None else value
@@ -177,7 +182,7 @@ class WmaState(IndicatorState):
     def _reset(self) -> None:
         self._ring.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         self._ring.push(self._src(open, high, low, close, volume))
         return self.nan() if self.warm <= self.lookback else self._weights @ self._ring.window()
@@ -198,11 +203,13 @@ class DemaState(IndicatorState):
         self._e1.reset()
         self._e2.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         v1 = self._e1.push(self._src(open, high, low, close, volume))
         v2 = None if v1 is None else self._e2.push(v1)
-        return self.nan() if v2 is None else 2.0 * v1 - v2
+        if v1 is None or v2 is None:
+            return self.nan()
+        return 2.0 * v1 - v2
 
 
 class TemaState(IndicatorState):
@@ -219,13 +226,15 @@ class TemaState(IndicatorState):
         for e in self._e:
             e.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         e1, e2, e3 = self._e
         v1 = e1.push(self._src(open, high, low, close, volume))
         v2 = None if v1 is None else e2.push(v1)
         v3 = None if v2 is None else e3.push(v2)
-        return self.nan() if v3 is None else 3.0 * v1 - 3.0 * v2 + v3
+        if v1 is None or v2 is None or v3 is None:
+            return self.nan()
+        return 3.0 * v1 - 3.0 * v2 + v3
 
 
 class TrixState(IndicatorState):
@@ -237,21 +246,22 @@ class TrixState(IndicatorState):
         self.lookback = 3 * (self.period - 1) + 1
         self._src = source_of(source)
         self._e = [Ema(self.n, self.period) for _ in range(3)]
-        self._prev: np.ndarray | None = None
+        self._prev: FloatArray | None = None
 
     def _reset(self) -> None:
         for e in self._e:
             e.reset()
         self._prev = None
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         e1, e2, e3 = self._e
         v = e1.push(self._src(open, high, low, close, volume))
         v = None if v is None else e2.push(v)
         v = None if v is None else e3.push(v)
         prev, self._prev = self._prev, v
-        if prev is None:
+        # Once the triple EMA has a value it keeps one, so v is None only while prev is too.
+        if prev is None or v is None:
             return self.nan()
         return pct_change(v, prev)
 
@@ -279,12 +289,14 @@ class MacdState(IndicatorState):
         self._slow.reset()
         self._sig.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         self.warm += 1
         x = self._src(open, high, low, close, volume)
         s = self._slow.push(x)
         f = self._fast.push(x) if self.warm > self.slow - self.fast else None
-        if s is None:
+        if s is None or f is None:  # the fast EMA is seeded on the bar the slow one is
             return self.nans(3)
         line = f - s
         sig = self._sig.push(line)
@@ -308,7 +320,9 @@ class BbandsState(IndicatorState):
     def _reset(self) -> None:
         self._sum.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         self.warm += 1
         total = self._sum.push(self._src(open, high, low, close, volume))
         if self.warm <= self.lookback:
@@ -334,7 +348,7 @@ class DpoState(IndicatorState):
     def _reset(self) -> None:
         self._sum.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         total = self._sum.push(self._src(open, high, low, close, volume))
         if self.warm <= self.lookback:
@@ -356,7 +370,7 @@ class LinregSlopeState(IndicatorState):
     def _reset(self) -> None:
         self._ring.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         self._ring.push(self._src(open, high, low, close, volume))
         return self.nan() if self.warm <= self.lookback else self._weights @ self._ring.window()

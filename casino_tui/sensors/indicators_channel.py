@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from casino_tui.sensors.arrays import FloatArray
 from casino_tui.sensors.indicators_average import EmaState
 from casino_tui.sensors.indicators_core import (
     HighLowRing,
     IndicatorState,
-    Output,
     Series,
     as_2d,
     check_period,
     drive,
     move_max,
     move_min,
+    need,
     restore,
 )
 from casino_tui.sensors.indicators_trend import AtrState
 
 
-def _midpoint(high: np.ndarray, low: np.ndarray, period: int) -> np.ndarray:
+def _midpoint(high: FloatArray, low: FloatArray, period: int) -> FloatArray:
     # Midpoint of the highest high and lowest low of the last `period` bars (NaN before the window fills).
     return (move_max(high, period) + move_min(low, period)) / 2.0
 
@@ -29,8 +28,8 @@ def _midpoint(high: np.ndarray, low: np.ndarray, period: int) -> np.ndarray:
 
 
 def donchian(
-    high: np.ndarray, low: np.ndarray, period: int = 20
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    high: FloatArray, low: FloatArray, period: int = 20
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(upper, middle, lower): highest high, midpoint and lowest low of the last `period` bars, the current
     bar included; first value at index period-1."""
     period = check_period("period", period)
@@ -40,22 +39,23 @@ def donchian(
 
 
 def keltner(
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
     period: int = 20,
     atr_period: int = 10,
     mult: float = 2.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(upper, middle, lower): EMA(close, period) ± mult·ATR(atr_period); first value at index
     max(period-1, atr_period)."""
     (h, lo, c), shape = as_2d(high, low, close)
-    return restore(shape, *drive(KeltnerState(h.shape[0], period, atr_period, mult), 3, h=h, lo=lo, c=c))
+    upper, middle, lower = drive(KeltnerState(h.shape[0], period, atr_period, mult), 3, h=h, lo=lo, c=c)
+    return restore(shape, upper, middle, lower)
 
 
 def ichimoku(
-    high: np.ndarray, low: np.ndarray, tenkan: int = 9, kijun: int = 26, senkou: int = 52
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    high: FloatArray, low: FloatArray, tenkan: int = 9, kijun: int = 26, senkou: int = 52
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """(tenkan, kijun, span_a, span_b) computed at t (the spans are not shifted forward). Each line starts
     when its own window fills: tenkan-1, kijun-1, max(tenkan, kijun)-1 and senkou-1."""
     tenkan, kijun, senkou = (
@@ -81,9 +81,11 @@ class DonchianState(IndicatorState):
     def _reset(self) -> None:
         self._range.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         self.warm += 1
-        self._range.push(high, low)
+        self._range.push(need(high, "high"), need(low, "low"))
         if self.warm <= self.lookback:
             return self.nans(3)
         upper, lower = self._range.extremes(self.period)
@@ -104,7 +106,9 @@ class KeltnerState(IndicatorState):
         self._ema.reset()
         self._atr.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         self.warm += 1
         middle = self._ema.update(open, high, low, close, volume)
         width = self.mult * self._atr.update(open, high, low, close, volume)
@@ -127,15 +131,17 @@ class IchimokuState(IndicatorState):
     def _reset(self) -> None:
         self._range.reset()
 
-    def _line(self, k: int) -> np.ndarray:
+    def _line(self, k: int) -> FloatArray:
         if self.warm < k:
             return self.nan()
         highest, lowest = self._range.extremes(k)
         return (highest + lowest) / 2.0
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         self.warm += 1
-        self._range.push(high, low)
+        self._range.push(need(high, "high"), need(low, "low"))
         conv, base = self._line(self.tenkan), self._line(self.kijun)
         return conv, base, (conv + base) / 2.0, self._line(self.senkou)
 

@@ -8,30 +8,38 @@ mutated afterwards (state is replaced, not written in place), so a caller may ke
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, overload
 
 import bottleneck as bn
 import numpy as np
 
+from casino_tui.sensors.arrays import FloatArray, Output
+
 NAN = float("nan")
 
-Series = np.ndarray | None  # one candle field for every symbol; None for a field the indicator ignores
-Output = np.ndarray | tuple[np.ndarray, ...]
+Series = FloatArray | None  # one candle field for every symbol; None for a field the indicator ignores
+Source = Callable[[Series, Series, Series, Series, Series], FloatArray]
 
-Source = Callable[
-    [np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None],
-    np.ndarray,
-]
+
+def need(field: Series, name: str) -> FloatArray:
+    """A candle field the indicator reads; a caller that left it out (None) gets a ValueError naming it."""
+    if field is None:
+        raise ValueError(f"this indicator reads the candle's {name}, and none was given")
+    return field
+
 
 # Single-series indicators read one of these from the candle (TA-Lib's price helpers for the composites).
 SOURCES: dict[str, Source] = {
-    "open": lambda o, h, lo, c, v: o,
-    "high": lambda o, h, lo, c, v: h,
-    "low": lambda o, h, lo, c, v: lo,
-    "close": lambda o, h, lo, c, v: c,
-    "volume": lambda o, h, lo, c, v: v,
-    "hl2": lambda o, h, lo, c, v: (h + lo) / 2.0,
-    "hlc3": lambda o, h, lo, c, v: (h + lo + c) / 3.0,
-    "ohlc4": lambda o, h, lo, c, v: (o + h + lo + c) / 4.0,
+    "open": lambda o, h, lo, c, v: need(o, "open"),
+    "high": lambda o, h, lo, c, v: need(h, "high"),
+    "low": lambda o, h, lo, c, v: need(lo, "low"),
+    "close": lambda o, h, lo, c, v: need(c, "close"),
+    "volume": lambda o, h, lo, c, v: need(v, "volume"),
+    "hl2": lambda o, h, lo, c, v: (need(h, "high") + need(lo, "low")) / 2.0,
+    "hlc3": lambda o, h, lo, c, v: (need(h, "high") + need(lo, "low") + need(c, "close")) / 3.0,
+    "ohlc4": lambda o, h, lo, c, v: (
+        (need(o, "open") + need(h, "high") + need(lo, "low") + need(c, "close")) / 4.0
+    ),
 }
 
 
@@ -50,7 +58,7 @@ def check_period(name: str, value: int, minimum: int = 1) -> int:
     return int(value)
 
 
-def as_2d(*arrays: np.ndarray) -> tuple[list[np.ndarray], tuple[int, ...]]:
+def as_2d(*arrays: FloatArray) -> tuple[list[FloatArray], tuple[int, ...]]:
     """Float64 views of equally shaped (T,) or (n, T) inputs as (n, T), plus the shape to restore."""
     out = [np.asarray(a, dtype=np.float64) for a in arrays]
     shape = out[0].shape
@@ -62,7 +70,19 @@ def as_2d(*arrays: np.ndarray) -> tuple[list[np.ndarray], tuple[int, ...]]:
     return [a.reshape(1, -1) if a.ndim == 1 else a for a in out], shape
 
 
-def restore(shape: tuple[int, ...], *arrays: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+@overload
+def restore(shape: tuple[int, ...], a: FloatArray, /) -> FloatArray: ...
+@overload
+def restore(shape: tuple[int, ...], a: FloatArray, b: FloatArray, /) -> tuple[FloatArray, FloatArray]: ...
+@overload
+def restore(
+    shape: tuple[int, ...], a: FloatArray, b: FloatArray, c: FloatArray, /
+) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+@overload
+def restore(
+    shape: tuple[int, ...], a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray, /
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]: ...
+def restore(shape: tuple[int, ...], *arrays: FloatArray) -> Output:
     """Reshape (n, T) results back to the caller's input shape; one array or a tuple of them."""
     res = tuple(a.reshape(shape) for a in arrays)
     return res[0] if len(res) == 1 else res
@@ -72,12 +92,12 @@ def drive(
     state: IndicatorState,
     n_out: int,
     *,
-    o: np.ndarray | None = None,
-    h: np.ndarray | None = None,
-    lo: np.ndarray | None = None,
-    c: np.ndarray | None = None,
-    v: np.ndarray | None = None,
-) -> list[np.ndarray]:
+    o: FloatArray | None = None,
+    h: FloatArray | None = None,
+    lo: FloatArray | None = None,
+    c: FloatArray | None = None,
+    v: FloatArray | None = None,
+) -> list[FloatArray]:
     """Run an incremental state over (n, T) inputs column by column: the batch form of a recursive indicator.
 
     Recursive indicators (EMA family, Wilder smoothing, SAR, Supertrend) are inherently sequential in time,
@@ -104,34 +124,35 @@ def drive(
     return [o_.T for o_ in outs]
 
 
-def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def ratio(num: FloatArray, den: FloatArray) -> FloatArray:
     """num / den, and 0 where den is exactly 0 (TA-Lib's convention for an empty range or no movement)."""
     # Dividing by +inf gives the 0 without a masked divide (about half the cost for (n_symbols,) arrays).
     return num / np.where(den == 0, np.inf, den)
 
 
-def pct_change(x: np.ndarray, prev: np.ndarray) -> np.ndarray:
+def pct_change(x: FloatArray, prev: FloatArray) -> FloatArray:
     """(x / prev − 1)·100 as TA-Lib's ROC and TRIX compute it, and 0 where prev is 0."""
-    return (x / np.where(prev == 0, np.inf, prev) - 1.0) * 100.0 * (prev != 0)
+    change: FloatArray = (x / np.where(prev == 0, np.inf, prev) - 1.0) * 100.0 * (prev != 0)
+    return change
 
 
-def true_range(high: np.ndarray, low: np.ndarray, prev_close: np.ndarray) -> np.ndarray:
+def true_range(high: FloatArray, low: FloatArray, prev_close: FloatArray) -> FloatArray:
     """Wilder's true range: the bar's range extended to the previous close."""
     return np.maximum(high, prev_close) - np.minimum(low, prev_close)
 
 
-def lead_nan(out: np.ndarray, first: int) -> np.ndarray:
+def lead_nan(out: FloatArray, first: int) -> FloatArray:
     """Blank the columns before index `first` (the warm-up) in place and return the array."""
     out[..., : min(first, out.shape[-1])] = NAN
     return out
 
 
-def window_view(x: np.ndarray, size: int) -> np.ndarray:
+def window_view(x: FloatArray, size: int) -> FloatArray:
     """(n, T-size+1, size) view of every trailing window of an (n, T) array (no copy)."""
     return np.lib.stride_tricks.sliding_window_view(x, size, axis=-1)
 
 
-def apply_windows(x: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray:
+def apply_windows(x: FloatArray, size: int, weights: FloatArray) -> FloatArray:
     """Dot product of every trailing window with `weights` (oldest first), NaN before the first window."""
     out = np.full(x.shape, NAN)
     if x.shape[-1] >= size:
@@ -139,34 +160,34 @@ def apply_windows(x: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def _moving(fn: Callable[..., np.ndarray], x: np.ndarray, size: int) -> np.ndarray:
+def _moving(fn: Callable[..., FloatArray], x: FloatArray, size: int) -> FloatArray:
     # Bottleneck rejects a window longer than the series; such a series simply has no value yet.
     if x.shape[-1] < size:
         return np.full(x.shape, NAN)
     return fn(x, size, axis=-1)
 
 
-def move_sum(x: np.ndarray, size: int) -> np.ndarray:
+def move_sum(x: FloatArray, size: int) -> FloatArray:
     """Trailing-window sum along the last axis, NaN until the window fills."""
     return _moving(bn.move_sum, x, size)
 
 
-def move_mean(x: np.ndarray, size: int) -> np.ndarray:
+def move_mean(x: FloatArray, size: int) -> FloatArray:
     """Trailing-window mean along the last axis, NaN until the window fills."""
     return _moving(bn.move_mean, x, size)
 
 
-def move_max(x: np.ndarray, size: int) -> np.ndarray:
+def move_max(x: FloatArray, size: int) -> FloatArray:
     """Trailing-window maximum along the last axis, NaN until the window fills."""
     return _moving(bn.move_max, x, size)
 
 
-def move_min(x: np.ndarray, size: int) -> np.ndarray:
+def move_min(x: FloatArray, size: int) -> FloatArray:
     """Trailing-window minimum along the last axis, NaN until the window fills."""
     return _moving(bn.move_min, x, size)
 
 
-def move_sum_exact(x: np.ndarray, size: int) -> np.ndarray:
+def move_sum_exact(x: FloatArray, size: int) -> FloatArray:
     """Trailing-window sum that is exactly 0 over a window of zeros (a running sum leaves rounding residue)."""
     total = move_sum(x, size)
     nonzero = move_sum((x != 0).astype(np.float64), size)
@@ -174,7 +195,7 @@ def move_sum_exact(x: np.ndarray, size: int) -> np.ndarray:
     return total
 
 
-def shift(x: np.ndarray, k: int) -> np.ndarray:
+def shift(x: FloatArray, k: int) -> FloatArray:
     """x delayed by k columns, NaN-filled at the start."""
     out = np.full(x.shape, NAN)
     if k < x.shape[-1]:
@@ -201,7 +222,7 @@ class Ring:
         self.pos = self.size - 1
         self.count = 0
 
-    def push(self, x: np.ndarray) -> None:
+    def push(self, x: FloatArray) -> None:
         p = self.pos + 1
         if p == self.size:
             p = 0
@@ -210,18 +231,19 @@ class Ring:
         self.buf[p + self.size] = x
         self.count += 1
 
-    def last(self, k: int) -> np.ndarray:
+    def last(self, k: int) -> FloatArray:
         """(k, n) view of the k newest rows, oldest first (k <= size)."""
         end = self.pos + 1 + self.size
         return self.buf[end - k : end]
 
-    def window(self) -> np.ndarray:
+    def window(self) -> FloatArray:
         """(size, n) view of the whole ring, oldest first."""
         return self.last(self.size)
 
-    def ago(self, k: int) -> np.ndarray:
+    def ago(self, k: int) -> FloatArray:
         """The row pushed k pushes ago (0 = newest), k < size; a view."""
-        return self.buf[self.pos + self.size - k]
+        row: FloatArray = self.buf[self.pos + self.size - k]
+        return row
 
 
 class HighLowRing:
@@ -237,10 +259,10 @@ class HighLowRing:
     def reset(self) -> None:
         self.ring.reset()
 
-    def push(self, high: np.ndarray, low: np.ndarray) -> None:
+    def push(self, high: FloatArray, low: FloatArray) -> None:
         self.ring.push(np.concatenate((high, -low)))
 
-    def extremes(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def extremes(self, k: int) -> tuple[FloatArray, FloatArray]:
         """(highest high, lowest low) over the k newest bars."""
         both = self.ring.last(k).max(axis=0)
         return both[: self.n], -both[self.n :]
@@ -258,8 +280,11 @@ class RollingSum:
     __slots__ = ("ring", "sizes", "single", "total", "zero_run", "exact_zero", "_ages", "_limits")
 
     def __init__(self, n: int, size: int | tuple[int, ...], exact_zero: bool = False) -> None:
-        self.single = isinstance(size, int | np.integer)
-        self.sizes = (int(size),) if self.single else tuple(int(s) for s in size)
+        self.sizes: tuple[int, ...]
+        if isinstance(size, int | np.integer):
+            self.single, self.sizes = True, (int(size),)
+        else:
+            self.single, self.sizes = False, tuple(int(s) for s in size)
         # One spare row: the value leaving a window of length s is the one pushed s pushes ago.
         self.ring = Ring(n, max(self.sizes) + 1)
         self.exact_zero = exact_zero
@@ -273,15 +298,16 @@ class RollingSum:
         self.total = np.zeros(n) if self.single else np.zeros((len(self.sizes), n))
         self.zero_run = np.zeros(n)
 
-    def last(self, k: int) -> np.ndarray:
+    def last(self, k: int) -> FloatArray:
         """(k, n) view of the k newest values, oldest first."""
         return self.ring.last(k)
 
-    def push(self, x: np.ndarray) -> np.ndarray:
+    def push(self, x: FloatArray) -> FloatArray:
         """Add x, drop what leaves each window, return the current sum(s) (fresh arrays)."""
         ring = self.ring
         ring.push(x)
         # Rows never pushed are 0, so before a window fills "the leaving value" is a harmless 0.
+        total: FloatArray
         if self.single:
             size = self.sizes[0]
             if ring.pos == ring.size - 1:
@@ -318,17 +344,17 @@ class Ema:
     def reset(self) -> None:
         self.count = 0
         self.acc = np.zeros_like(self.acc)
-        self.value: np.ndarray | None = None
+        self.value: FloatArray | None = None
 
-    def push(self, x: np.ndarray) -> np.ndarray | None:
+    def push(self, x: FloatArray) -> FloatArray | None:
         self.count += 1
         if self.count < self.period:
             self.acc = self.acc + x
             return None
-        if self.count == self.period:
+        prev = self.value
+        if prev is None:  # the period-th value: the seed
             self.value = (self.acc + x) / self.period
         else:
-            prev = self.value
             self.value = (x - prev) * self.k + prev
         return self.value
 
@@ -359,10 +385,15 @@ class IndicatorState:
     def _reset(self) -> None:
         raise NotImplementedError
 
-    def nan(self) -> np.ndarray:
+    def nan(self) -> FloatArray:
         return self._nan.copy()
 
-    def nans(self, k: int) -> tuple[np.ndarray, ...]:
+    @overload
+    def nans(self, k: Literal[2]) -> tuple[FloatArray, FloatArray]: ...
+    @overload
+    def nans(self, k: Literal[3]) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+    def nans(self, k: int) -> tuple[FloatArray, ...]:
+        """k fresh NaN lines: the value of a multi-line indicator during its warm-up."""
         return tuple(self._nan.copy() for _ in range(k))
 
     def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from casino_tui.sensors.arrays import FloatArray
 from casino_tui.sensors.indicators_core import (
     NAN,
     HighLowRing,
     IndicatorState,
-    Output,
     Ring,
     RollingSum,
     Series,
@@ -22,6 +22,7 @@ from casino_tui.sensors.indicators_core import (
     move_min,
     move_sum,
     move_sum_exact,
+    need,
     pct_change,
     ratio,
     restore,
@@ -35,12 +36,12 @@ from casino_tui.sensors.indicators_core import (
 FLAT_CCI = 1e-12
 
 
-def _stoch_k(x: np.ndarray, highest: np.ndarray, lowest: np.ndarray) -> np.ndarray:
+def _stoch_k(x: FloatArray, highest: FloatArray, lowest: FloatArray) -> FloatArray:
     # TA-Lib divides by (highest - lowest) / 100 rather than multiplying by 100 afterwards.
     return ratio(x - lowest, (highest - lowest) / 100.0)
 
 
-def _cci(tp: np.ndarray, mean: np.ndarray, mean_dev: np.ndarray) -> np.ndarray:
+def _cci(tp: FloatArray, mean: FloatArray, mean_dev: FloatArray) -> FloatArray:
     den = 0.015 * mean_dev * (mean_dev > FLAT_CCI * np.abs(mean))
     return ratio(tp - mean, den)
 
@@ -49,7 +50,7 @@ _ULTOSC_WEIGHTS = np.array([4.0, 2.0, 1.0]) * (100.0 / 7.0)
 _GAIN_LOSS = np.array([[1.0], [-1.0]])  # a price change as (gain, loss) candidates
 
 
-def _ultosc(bp: np.ndarray, tr: np.ndarray) -> np.ndarray:
+def _ultosc(bp: FloatArray, tr: FloatArray) -> FloatArray:
     # bp, tr: (3, ...) sums over the short, medium and long windows, weighted 4:2:1 and scaled to 0..100.
     r = ratio(bp, tr)
     return (_ULTOSC_WEIGHTS @ r.reshape(3, -1)).reshape(r.shape[1:])
@@ -58,15 +59,16 @@ def _ultosc(bp: np.ndarray, tr: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- batch
 
 
-def rsi(close: np.ndarray, period: int = 14) -> np.ndarray:
+def rsi(close: FloatArray, period: int = 14) -> FloatArray:
     """Wilder RSI as TA-Lib: first value at index `period`; 0 when the averages show no gain and no loss."""
     (c2,), shape = as_2d(close)
-    return restore(shape, *drive(RsiState(c2.shape[0], period), 1, c=c2))
+    (out,) = drive(RsiState(c2.shape[0], period), 1, c=c2)
+    return restore(shape, out)
 
 
 def stoch(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, fastk: int = 14, slowk: int = 3, slowd: int = 3
-) -> tuple[np.ndarray, np.ndarray]:
+    high: FloatArray, low: FloatArray, close: FloatArray, fastk: int = 14, slowk: int = 3, slowd: int = 3
+) -> tuple[FloatArray, FloatArray]:
     """(slowk, slowd) with SMA smoothing as TA-Lib; both begin at index fastk+slowk+slowd-3."""
     fastk, slowk, slowd = (
         check_period("fastk", fastk),
@@ -81,8 +83,8 @@ def stoch(
 
 
 def stochrsi(
-    close: np.ndarray, period: int = 14, fastk: int = 5, fastd: int = 3
-) -> tuple[np.ndarray, np.ndarray]:
+    close: FloatArray, period: int = 14, fastk: int = 5, fastd: int = 3
+) -> tuple[FloatArray, FloatArray]:
     """(fastk, fastd): a fast stochastic of the RSI as TA-Lib; both begin at index period+fastk+fastd-2."""
     fastk, fastd = check_period("fastk", fastk), check_period("fastd", fastd)
     (c2,), shape = as_2d(close)
@@ -92,7 +94,7 @@ def stochrsi(
     return restore(shape, lead_nan(k, period + fastk + fastd - 2), d)
 
 
-def cci(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 20) -> np.ndarray:
+def cci(high: FloatArray, low: FloatArray, close: FloatArray, period: int = 20) -> FloatArray:
     """Commodity channel index over the typical price with the mean absolute deviation; first at period-1."""
     period = check_period("period", period)
     (h, lo, c), shape = as_2d(high, low, close)
@@ -106,7 +108,7 @@ def cci(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 20) 
     return restore(shape, out)
 
 
-def willr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def willr(high: FloatArray, low: FloatArray, close: FloatArray, period: int = 14) -> FloatArray:
     """Williams %R in [-100, 0]; first value at index period-1."""
     period = check_period("period", period)
     (h, lo, c), shape = as_2d(high, low, close)
@@ -114,14 +116,14 @@ def willr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14
     return restore(shape, ratio(hh - c, (hh - ll) / -100.0))
 
 
-def roc(close: np.ndarray, period: int = 10) -> np.ndarray:
+def roc(close: FloatArray, period: int = 10) -> FloatArray:
     """Rate of change in percent, (x / x[t-period] - 1)·100 (0 if the old value is 0); first at `period`."""
     period = check_period("period", period)
     (c2,), shape = as_2d(close)
     return restore(shape, pct_change(c2, shift(c2, period)))
 
 
-def mom(close: np.ndarray, period: int = 10) -> np.ndarray:
+def mom(close: FloatArray, period: int = 10) -> FloatArray:
     """Momentum, x - x[t-period]; first value at index `period`."""
     period = check_period("period", period)
     (c2,), shape = as_2d(close)
@@ -129,8 +131,8 @@ def mom(close: np.ndarray, period: int = 10) -> np.ndarray:
 
 
 def ultosc(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, p1: int = 7, p2: int = 14, p3: int = 28
-) -> np.ndarray:
+    high: FloatArray, low: FloatArray, close: FloatArray, p1: int = 7, p2: int = 14, p3: int = 28
+) -> FloatArray:
     """Ultimate oscillator (buying pressure over true range, windows weighted 4:2:1); first at max period."""
     periods = sorted(check_period(name, p) for name, p in (("p1", p1), ("p2", p2), ("p3", p3)))
     (h, lo, c), shape = as_2d(high, low, close)
@@ -163,7 +165,7 @@ class RsiState(IndicatorState):
         self._prev = self._nan
         self._avg = np.zeros((2, self.n))  # average gain and average loss, one array for both
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         x = self._src(open, high, low, close, volume)
         self.warm += 1
         diff = x - self._prev
@@ -205,7 +207,10 @@ class StochState(IndicatorState):
         for part in (self._range, self._k_sum, self._d_sum):
             part.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray]:
+        high, low, close = need(high, "high"), need(low, "low"), need(close, "close")
         self.warm += 1
         self._range.push(high, low)
         if self.warm < self.fastk:
@@ -239,7 +244,9 @@ class StochRsiState(IndicatorState):
         self._ring.reset()
         self._d_sum.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray]:
         self.warm += 1
         r = self._rsi.update(open, high, low, close, volume)
         if self.warm <= self.period:
@@ -267,7 +274,8 @@ class CciState(IndicatorState):
     def _reset(self) -> None:
         self._sum.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        high, low, close = need(high, "high"), need(low, "low"), need(close, "close")
         self.warm += 1
         tp = (high + low + close) / 3.0
         mean = self._sum.push(tp) / self.period
@@ -289,7 +297,8 @@ class WillrState(IndicatorState):
     def _reset(self) -> None:
         self._range.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        high, low, close = need(high, "high"), need(low, "low"), need(close, "close")
         self.warm += 1
         self._range.push(high, low)
         if self.warm <= self.lookback:
@@ -311,7 +320,7 @@ class RocState(IndicatorState):
     def _reset(self) -> None:
         self._ring.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         x = self._src(open, high, low, close, volume)
         self._ring.push(x)
@@ -333,7 +342,7 @@ class MomState(IndicatorState):
     def _reset(self) -> None:
         self._ring.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
         self.warm += 1
         x = self._src(open, high, low, close, volume)
         self._ring.push(x)
@@ -357,7 +366,8 @@ class UltoscState(IndicatorState):
         self._sums.reset()
         self._prev_close = self._nan
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        high, low, close = need(high, "high"), need(low, "low"), need(close, "close")
         self.warm += 1
         prev_close, self._prev_close = self._prev_close, close.copy()
         if self.warm == 1:

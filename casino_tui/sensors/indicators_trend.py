@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from casino_tui.sensors.arrays import FloatArray
 from casino_tui.sensors.indicators_core import (
     NAN,
     IndicatorState,
-    Output,
     Ring,
     Series,
     as_2d,
     check_period,
     drive,
+    need,
     ratio,
     restore,
     true_range,
@@ -23,37 +24,39 @@ from casino_tui.sensors.indicators_core import (
 # ---------------------------------------------------------------------------------------------- batch
 
 
-def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int = 14) -> FloatArray:
     """Average true range (Wilder, seeded with the mean of the first `period` true ranges, which start at
     bar 1); first value at index `period`."""
     (h, lo, c), shape = as_2d(high, low, close)
-    return restore(shape, *drive(AtrState(h.shape[0], period), 1, h=h, lo=lo, c=c))
+    (out,) = drive(AtrState(h.shape[0], period), 1, h=h, lo=lo, c=c)
+    return restore(shape, out)
 
 
-def _adx_outputs(high, low, close, period):
+def _adx_outputs(
+    high: FloatArray, low: FloatArray, close: FloatArray, period: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    # (adx, +DI, -DI) in the caller's shape: the three batch functions each keep one of them.
     (h, lo, c), shape = as_2d(high, low, close)
-    return shape, drive(AdxState(h.shape[0], period), 3, h=h, lo=lo, c=c)
+    out, plus, minus = drive(AdxState(h.shape[0], period), 3, h=h, lo=lo, c=c)
+    return restore(shape, out, plus, minus)
 
 
-def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def adx(high: FloatArray, low: FloatArray, close: FloatArray, period: int = 14) -> FloatArray:
     """Average directional index as TA-Lib; first value at index 2·period-1."""
-    shape, (out, _, _) = _adx_outputs(high, low, close, period)
-    return restore(shape, out)
+    return _adx_outputs(high, low, close, period)[0]
 
 
-def plus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def plus_di(high: FloatArray, low: FloatArray, close: FloatArray, period: int = 14) -> FloatArray:
     """+DI as TA-Lib (0 while the smoothed true range is 0); first value at index `period`."""
-    shape, (_, out, _) = _adx_outputs(high, low, close, period)
-    return restore(shape, out)
+    return _adx_outputs(high, low, close, period)[1]
 
 
-def minus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def minus_di(high: FloatArray, low: FloatArray, close: FloatArray, period: int = 14) -> FloatArray:
     """-DI as TA-Lib; first value at index `period`."""
-    shape, (_, _, out) = _adx_outputs(high, low, close, period)
-    return restore(shape, out)
+    return _adx_outputs(high, low, close, period)[2]
 
 
-def aroon(high: np.ndarray, low: np.ndarray, period: int = 14) -> tuple[np.ndarray, np.ndarray]:
+def aroon(high: FloatArray, low: FloatArray, period: int = 14) -> tuple[FloatArray, FloatArray]:
     """(down, up) as TA-Lib: 100·(period − bars since the extreme of the last period+1 bars), the most
     recent extreme winning ties; first value at index `period`."""
     period = check_period("period", period)
@@ -67,20 +70,22 @@ def aroon(high: np.ndarray, low: np.ndarray, period: int = 14) -> tuple[np.ndarr
     return restore(shape, down, up)
 
 
-def sar(high: np.ndarray, low: np.ndarray, acceleration: float = 0.02, maximum: float = 0.2) -> np.ndarray:
+def sar(high: FloatArray, low: FloatArray, acceleration: float = 0.02, maximum: float = 0.2) -> FloatArray:
     """Parabolic SAR, TA-Lib's algorithm (direction from bar 1's -DM, extreme point from bar 0/1); first
     value at index 1."""
     (h, lo), shape = as_2d(high, low)
-    return restore(shape, *drive(SarState(h.shape[0], acceleration, maximum), 1, h=h, lo=lo))
+    (out,) = drive(SarState(h.shape[0], acceleration, maximum), 1, h=h, lo=lo)
+    return restore(shape, out)
 
 
 def supertrend(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 10, mult: float = 3.0
-) -> tuple[np.ndarray, np.ndarray]:
+    high: FloatArray, low: FloatArray, close: FloatArray, period: int = 10, mult: float = 3.0
+) -> tuple[FloatArray, FloatArray]:
     """(line, direction) with TradingView's band rules over TA-Lib's ATR; direction +1 (line = lower band,
     uptrend) or -1 (line = upper band), starting at -1 as TradingView does; first value at index `period`."""
     (h, lo, c), shape = as_2d(high, low, close)
-    return restore(shape, *drive(SupertrendState(h.shape[0], period, mult), 2, h=h, lo=lo, c=c))
+    line, direction = drive(SupertrendState(h.shape[0], period, mult), 2, h=h, lo=lo, c=c)
+    return restore(shape, line, direction)
 
 
 # ---------------------------------------------------------------------------------------------- incremental
@@ -99,7 +104,8 @@ class AtrState(IndicatorState):
         self._prev_close = self._nan
         self._atr = np.zeros(self.n)
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        high, low, close = need(high, "high"), need(low, "low"), need(close, "close")
         self.warm += 1
         prev_close, self._prev_close = self._prev_close, close.copy()
         if self.warm == 1:
@@ -133,7 +139,10 @@ class AdxState(IndicatorState):
         self._sum_dx = np.zeros(self.n)
         self._adx = self._nan
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        high, low, close = need(high, "high"), need(low, "low"), need(close, "close")
         self.warm += 1
         up = high - self._prev_high
         down = self._prev_low - low
@@ -181,7 +190,10 @@ class AroonState(IndicatorState):
     def _reset(self) -> None:
         self._ring.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray]:
+        high, low = need(high, "high"), need(low, "low")
         self.warm += 1
         self._ring.push(np.concatenate((high, -low)))
         if self.warm <= self.lookback:
@@ -208,7 +220,8 @@ class SarState(IndicatorState):
         self._af = np.full(self.n, self.acceleration)
         self._long = np.ones(self.n, dtype=bool)
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        high, low = need(high, "high"), need(low, "low")
         self.warm += 1
         if self.warm == 1:
             self._prev_high, self._prev_low = high.copy(), low.copy()
@@ -265,7 +278,10 @@ class SupertrendState(IndicatorState):
         self._direction = np.full(self.n, -1.0)
         self._is_up = np.zeros(self.n, dtype=bool)  # direction > 0, kept for the next bar
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(
+        self, open: Series, high: Series, low: Series, close: Series, volume: Series
+    ) -> tuple[FloatArray, FloatArray]:
+        high, low, close = need(high, "high"), need(low, "low"), need(close, "close")
         self.warm += 1
         a = self._atr.update(open, high, low, close, volume)
         prev_close, self._prev_close = self._prev_close, close.copy()

@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from casino_tui.sensors.arrays import FloatArray
 from casino_tui.sensors.indicators_core import (
     NAN,
     IndicatorState,
-    Output,
     RollingSum,
     Series,
     as_2d,
     check_period,
     lead_nan,
     move_sum_exact,
+    need,
     ratio,
     restore,
 )
 
 
-def _money_flow_multiplier(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+def _money_flow_multiplier(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
     # Where in the bar's range the close sits, in [-1, 1]; 0 for a bar with no range.
     return ratio((close - low) - (high - close), high - low)
 
 
-def _vwap(tpv: np.ndarray, vol: np.ndarray, tp_sum: np.ndarray, period: int) -> np.ndarray:
+def _vwap(tpv: FloatArray, vol: FloatArray, tp_sum: FloatArray, period: int) -> FloatArray:
     # A window with no volume at all has no volume weighting: fall back to the plain mean typical price.
     return np.where(vol == 0, tp_sum / period, ratio(tpv, vol))
 
@@ -37,8 +38,8 @@ def _vwap(tpv: np.ndarray, vol: np.ndarray, tp_sum: np.ndarray, period: int) -> 
 
 
 def mfi(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int = 14
-) -> np.ndarray:
+    high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray, period: int = 14
+) -> FloatArray:
     """Money flow index as TA-Lib: typical-price money flow split by the direction of the typical price
     (unchanged price: no flow), 0 for a window with no flow; first value at index `period`."""
     period = check_period("period", period)
@@ -53,7 +54,7 @@ def mfi(
     return restore(shape, out)
 
 
-def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+def obv(close: FloatArray, volume: FloatArray) -> FloatArray:
     """On-balance volume as TA-Lib: starts at the first bar's volume, then ± each bar's volume by the
     direction of the close; defined from index 0."""
     (c, v), shape = as_2d(close, volume)
@@ -63,8 +64,8 @@ def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
 
 
 def vwap(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int = 20
-) -> np.ndarray:
+    high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray, period: int = 20
+) -> FloatArray:
     """Rolling VWAP of the typical price over `period` bars (the plain mean typical price for a window
     without volume); first value at index period-1."""
     period = check_period("period", period)
@@ -76,8 +77,8 @@ def vwap(
 
 
 def cmf(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int = 20
-) -> np.ndarray:
+    high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray, period: int = 20
+) -> FloatArray:
     """Chaikin money flow: Σ(multiplier·volume) / Σ volume over `period` bars (0 without volume); first value
     at index period-1."""
     period = check_period("period", period)
@@ -103,7 +104,9 @@ class MfiState(IndicatorState):
         self._sums.reset()
         self._prev_tp = self._nan
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        high, low = need(high, "high"), need(low, "low")
+        close, volume = need(close, "close"), need(volume, "volume")
         self.warm += 1
         tp = (high + low + close) / 3.0
         move = tp - self._prev_tp
@@ -128,7 +131,8 @@ class ObvState(IndicatorState):
         self._obv = self._nan
         self._prev_close = self._nan
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        close, volume = need(close, "close"), need(volume, "volume")
         self.warm += 1
         if self.warm == 1:
             self._obv = volume.copy()
@@ -150,7 +154,9 @@ class VwapState(IndicatorState):
     def _reset(self) -> None:
         self._sums.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        high, low = need(high, "high"), need(low, "low")
+        close, volume = need(close, "close"), need(volume, "volume")
         self.warm += 1
         tp = (high + low + close) / 3.0
         sums = self._sums.push(np.concatenate((tp * volume, volume, tp)))
@@ -172,7 +178,9 @@ class CmfState(IndicatorState):
     def _reset(self) -> None:
         self._sums.reset()
 
-    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> Output:
+    def update(self, open: Series, high: Series, low: Series, close: Series, volume: Series) -> FloatArray:
+        high, low = need(high, "high"), need(low, "low")
+        close, volume = need(close, "close"), need(volume, "volume")
         self.warm += 1
         sums = self._sums.push(np.concatenate((_money_flow_multiplier(high, low, close) * volume, volume)))
         return self.nan() if self.warm <= self.lookback else ratio(sums[: self.n], sums[self.n :])

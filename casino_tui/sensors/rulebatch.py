@@ -25,15 +25,18 @@ OnError = Callable[[str, Exception], None]
 # indicator state in slot `slot`.
 _CLOSE = ("close",)
 LineSource = tuple[Any, ...]
+# The declared rules of one kind while they are collected: the first of them, their sensor rows, and per
+# rule its (line, when) reads and its numbers.
+_Members = tuple[DeclaredRule, list[int], list[list[tuple[int, int]]], list[tuple[float, ...]]]
 
 
 def _source(ref: Ref, index: Mapping[str, int]) -> LineSource:
-    if ref.__class__ is tuple:
-        key, out = ref  # type: ignore[misc]
+    if isinstance(ref, tuple):
+        key, out = ref
         return ("state", index[key], out)
-    if ref.__class__ is str:
-        return _CLOSE if ref == "close" else ("state", index[ref], None)  # type: ignore[index]
-    return ("const", float(ref))  # type: ignore[arg-type]
+    if isinstance(ref, str):
+        return _CLOSE if ref == "close" else ("state", index[ref], None)
+    return ("const", float(ref))
 
 
 class _Group:
@@ -42,7 +45,9 @@ class _Group:
 
     __slots__ = ("rule", "rows", "gathers", "columns")
 
-    def __init__(self, rule: DeclaredRule, rows: list[int], reads: list[list[int]], numbers: list[tuple]):
+    def __init__(
+        self, rule: DeclaredRule, rows: list[int], reads: list[list[int]], numbers: list[tuple[float, ...]]
+    ) -> None:
         self.rule = rule
         self.rows = np.array(rows)
         self.gathers = [np.array(pos) for pos in zip(*reads, strict=True)]
@@ -57,7 +62,7 @@ class RuleBatch:
         self.sensors = tuple(sensors)
         k = len(self.sensors)
         sources: dict[LineSource, int] = {}
-        kinds: dict[Any, tuple[DeclaredRule, list[int], list[list[tuple[int, int]]], list[tuple]]] = {}
+        kinds: dict[object, _Members] = {}
         self.loose: list[int] = []  # sensors called one by one
         # Per sensor, what turns a distance into a strength: 0.5 + distance · 0.5 / scale (rules._strength).
         self._half = np.zeros((k, 1))
@@ -72,10 +77,10 @@ class RuleBatch:
                 self.loose.append(j)
                 continue
             reads = [(sources.setdefault(source, len(sources)), when) for source, when in declared]
-            group = kinds.setdefault(rule.kind(), (rule, [], [], []))
-            group[1].append(j)
-            group[2].append(reads)
-            group[3].append(rule.numbers())
+            members = kinds.setdefault(rule.kind(), (rule, [], [], []))
+            members[1].append(j)
+            members[2].append(reads)
+            members[3].append(rule.numbers())
         self.lines = list(sources)
         size = len(self.lines)
         self.groups = [

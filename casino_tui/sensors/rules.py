@@ -10,16 +10,21 @@ move. The sensors themselves (which rule over which indicators) are listed in `c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from casino_tui.sensors.arrays import BoolArray, FloatArray, Output, StrengthArray, VoteArray
+
 # A line a rule reads: an indicator key (single output), (key, output index), "close", or a constant.
 Ref = str | tuple[str, int] | float
-Output = np.ndarray | tuple[np.ndarray, ...]
-Rule = Callable[["RuleInput"], tuple[np.ndarray, np.ndarray]]
+Rule = Callable[["RuleInput"], tuple[FloatArray, FloatArray]]
+# What `compute` works on: lines as (n,) arrays (one rule) or (m, n) blocks (a batch of rules), numbers as
+# floats or (m, 1) columns, and a constant line as a float. The arithmetic is element-wise, so any mix
+# broadcasts.
+Operand = FloatArray | float
 
 
 class RuleInput:
@@ -33,12 +38,12 @@ class RuleInput:
 
     def __init__(
         self,
-        close: np.ndarray,
-        prev_close: np.ndarray,
+        close: FloatArray,
+        prev_close: FloatArray,
         now: Sequence[Output | None],
         before: Sequence[Output | None],
         index: Mapping[str, int],
-        finite: dict[Any, np.ndarray] | None = None,
+        finite: dict[Any, BoolArray] | None = None,
     ) -> None:
         self.close = close
         self.prev_close = prev_close
@@ -46,13 +51,13 @@ class RuleInput:
         self._before = before
         self._index = index
         self._finite = {} if finite is None else finite
-        self._ok: np.ndarray | None = None
+        self._ok: BoolArray | None = None
 
     @classmethod
     def of(
         cls,
-        close: np.ndarray,
-        prev_close: np.ndarray,
+        close: FloatArray,
+        prev_close: FloatArray,
         now: Mapping[str, Output],
         before: Mapping[str, Output],
     ) -> RuleInput:
@@ -66,22 +71,23 @@ class RuleInput:
             {k: i for i, k in enumerate(keys)},
         )
 
-    def _read(self, ref: Ref, when: int) -> np.ndarray | float:
-        if ref.__class__ is tuple:
-            key, out = ref  # type: ignore[misc]
-        elif ref.__class__ is str:
+    def _read(self, ref: Ref, when: int) -> FloatArray | float:
+        out: int | None
+        if isinstance(ref, tuple):
+            key, out = ref
+        elif isinstance(ref, str):
             if ref == "close":
                 return self._track(self.close if when == 0 else self.prev_close, ("close", when))
             key, out = ref, None
         else:
-            return float(ref)  # type: ignore[arg-type]
+            return float(ref)
         i = self._index[key]
         value = (self._now if when == 0 else self._before)[i]
         if value is None:  # no previous close yet
             return self._track(np.full(self.close.shape, np.nan), None)
-        return self._track(value if out is None else value[out], (i, out, when))
+        return self._track(_line(key, value, out), (i, out, when))
 
-    def _track(self, arr: np.ndarray, cache_key: Any) -> np.ndarray:
+    def _track(self, arr: FloatArray, cache_key: Any) -> FloatArray:
         mask = self._finite.get(cache_key)
         if mask is None:
             mask = np.isfinite(arr)
@@ -93,30 +99,42 @@ class RuleInput:
             self._ok = self._ok & mask
         return arr
 
-    def now(self, ref: Ref) -> Any:
+    def now(self, ref: Ref) -> FloatArray | float:
         """The line's current value (an (n_symbols,) array, or the constant)."""
         return self._read(ref, 0)
 
-    def before(self, ref: Ref) -> Any:
+    def before(self, ref: Ref) -> FloatArray | float:
         """The line's value at the previous close."""
         return self._read(ref, 1)
 
     @property
-    def read_mask(self) -> np.ndarray | None:
+    def read_mask(self) -> BoolArray | None:
         """Symbols whose every line read so far is finite (None before any read)."""
         return self._ok
 
-    def valid(self) -> np.ndarray:
+    def valid(self) -> BoolArray:
         """Symbols whose close and every line read so far are finite."""
         close_ok = np.isfinite(self.close)
         return close_ok if self._ok is None else close_ok & self._ok
 
 
-def _vote(up: np.ndarray, down: np.ndarray) -> np.ndarray:
-    return np.subtract(up, down, dtype=np.float64)
+def _line(key: str, value: Output, out: int | None) -> FloatArray:
+    # A bare key names a single-output indicator, (key, index) one output of a multi-output one.
+    if isinstance(value, tuple):
+        if out is None:
+            raise TypeError(f"indicator {key!r} has {len(value)} outputs: read one as ({key!r}, index)")
+        return value[out]
+    if out is not None:
+        raise TypeError(f"indicator {key!r} has a single output: read it as {key!r}")
+    return value
 
 
-def _strength(distance: np.ndarray, scale: Any) -> np.ndarray:
+def _vote(up: BoolArray | bool, down: BoolArray | bool) -> FloatArray:
+    votes: FloatArray = np.subtract(up, down, dtype=np.float64)
+    return votes
+
+
+def _strength(distance: FloatArray, scale: float) -> FloatArray:
     # A vote carries at least half strength; how far past its trigger (>= 0 where it votes) adds the rest,
     # reaching 1 at `scale`. `finish` caps it at 1, once for all sensors.
     return distance * (0.5 / scale) + 0.5
@@ -145,19 +163,20 @@ class DeclaredRule:
     def numbers(self) -> tuple[float, ...]:
         return ()
 
-    def kind(self) -> Hashable:
-        """Rules of equal kind share one `compute` (a flag that changes the arithmetic belongs here)."""
+    def kind(self) -> object:
+        """A hashable key: rules of equal kind share one `compute` (a flag that changes the arithmetic
+        belongs in it)."""
         return type(self)
 
     def strength_scale(self) -> float:
         """The distance past the trigger at which the strength reaches 1."""
         raise NotImplementedError
 
-    def compute(self, *args: Any) -> tuple[np.ndarray, np.ndarray]:
+    def compute(self, *args: Any) -> tuple[FloatArray, FloatArray]:
         """(votes, distance past the trigger) from the lines, then the numbers, in declaration order."""
         raise NotImplementedError
 
-    def __call__(self, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, x: RuleInput) -> tuple[FloatArray, FloatArray]:
         arrays = [x.now(ref) if when == 0 else x.before(ref) for ref, when in self.lines()]
         votes, distance = self.compute(*arrays, *self.numbers())
         return votes, _strength(distance, self.strength_scale())
@@ -181,7 +200,7 @@ class Zone(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def compute(self, v, low, high):  # type: ignore[no-untyped-def,override]
+    def compute(self, v: Operand, low: Operand, high: Operand) -> tuple[FloatArray, FloatArray]:
         below, above = low - v, v - high
         return _vote(below > 0, above > 0), np.maximum(below, above)
 
@@ -206,7 +225,7 @@ class Level(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def compute(self, v, per, mid, band):  # type: ignore[no-untyped-def,override]
+    def compute(self, v: Operand, per: Operand, mid: Operand, band: Operand) -> tuple[FloatArray, FloatArray]:
         v = v / per
         up, down = v > mid + band, v < mid - band
         return _vote(up, down), np.abs(v - mid) - band
@@ -234,7 +253,9 @@ class Cross(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def compute(self, f, s, pf, ps, per, prev_per, gap):  # type: ignore[no-untyped-def,override]
+    def compute(
+        self, f: Operand, s: Operand, pf: Operand, ps: Operand, per: Operand, prev_per: Operand, gap: Operand
+    ) -> tuple[FloatArray, FloatArray]:
         spread, before = (f - s) / per, (pf - ps) / prev_per
         up = (before <= gap) & (spread > gap)
         down = (before >= -gap) & (spread < -gap)
@@ -260,7 +281,9 @@ class ZoneCross(DeclaredRule):
     def strength_scale(self) -> float:
         return self.mid
 
-    def compute(self, f, s, pf, ps, mid, gap):  # type: ignore[no-untyped-def,override]
+    def compute(
+        self, f: Operand, s: Operand, pf: Operand, ps: Operand, mid: Operand, gap: Operand
+    ) -> tuple[FloatArray, FloatArray]:
         spread, before = f - s, pf - ps
         up = (before <= gap) & (spread > gap) & (pf < mid)
         down = (before >= -gap) & (spread < -gap) & (pf > mid)
@@ -283,10 +306,10 @@ class Above(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def kind(self) -> Hashable:
+    def kind(self) -> object:
         return (Above, self.norm == "price")
 
-    def compute(self, f, s, c):  # type: ignore[no-untyped-def,override]
+    def compute(self, f: Operand, s: Operand, c: FloatArray) -> tuple[FloatArray, FloatArray]:
         gap = np.abs(f - s) / (c if self.norm == "price" else np.abs(s))
         return _vote(f > s, f < s), gap
 
@@ -305,7 +328,7 @@ class SlopeSign(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def compute(self, v, p, per):  # type: ignore[no-untyped-def,override]
+    def compute(self, v: Operand, p: Operand, per: Operand) -> tuple[FloatArray, FloatArray]:
         return _vote((v > 0) & (v > p), (v < 0) & (v < p)), np.abs(v) / per
 
 
@@ -323,7 +346,7 @@ class PriceAndSlope(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def compute(self, c, lv, sv, sp):  # type: ignore[no-untyped-def,override]
+    def compute(self, c: FloatArray, lv: Operand, sv: Operand, sp: Operand) -> tuple[FloatArray, FloatArray]:
         up, down = (c > lv) & (sv > sp), (c < lv) & (sv < sp)
         return _vote(up, down), np.abs(c - lv) / c
 
@@ -344,7 +367,7 @@ class BandBreakout(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def compute(self, c, upper, lower):  # type: ignore[no-untyped-def,override]
+    def compute(self, c: FloatArray, upper: FloatArray, lower: FloatArray) -> tuple[FloatArray, FloatArray]:
         above, below = c - upper, lower - c
         return _vote(above > 0, below > 0), np.maximum(above, below) / (upper - lower)
 
@@ -363,7 +386,15 @@ class BandReversion(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def compute(self, c, pc, upper, lower, p_upper, p_lower):  # type: ignore[no-untyped-def,override]
+    def compute(
+        self,
+        c: FloatArray,
+        pc: FloatArray,
+        upper: FloatArray,
+        lower: FloatArray,
+        p_upper: FloatArray,
+        p_lower: FloatArray,
+    ) -> tuple[FloatArray, FloatArray]:
         up, down = (pc < p_lower) & (c >= lower), (pc > p_upper) & (c <= upper)
         depth = np.maximum(p_lower - pc, pc - p_upper) / (p_upper - p_lower)
         return _vote(up, down), depth
@@ -386,7 +417,9 @@ class PercentB(DeclaredRule):
     def strength_scale(self) -> float:
         return 0.25
 
-    def compute(self, c, upper, lower, low, high):  # type: ignore[no-untyped-def,override]
+    def compute(
+        self, c: FloatArray, upper: FloatArray, lower: FloatArray, low: Operand, high: Operand
+    ) -> tuple[FloatArray, FloatArray]:
         pb = (c - lower) / (upper - lower)
         below, above = low - pb, pb - high
         return _vote(below > 0, above > 0), np.maximum(below, above)
@@ -408,7 +441,9 @@ class DiTrend(DeclaredRule):
     def strength_scale(self) -> float:
         return 30.0
 
-    def compute(self, adx, pdi, mdi, min_adx):  # type: ignore[no-untyped-def,override]
+    def compute(
+        self, adx: FloatArray, pdi: FloatArray, mdi: FloatArray, min_adx: Operand
+    ) -> tuple[FloatArray, FloatArray]:
         strong = adx >= min_adx
         return _vote(strong & (pdi > mdi), strong & (mdi > pdi)), adx - min_adx
 
@@ -430,7 +465,9 @@ class AroonTrend(DeclaredRule):
     def strength_scale(self) -> float:
         return 100.0
 
-    def compute(self, down, up, strong, weak):  # type: ignore[no-untyped-def,override]
+    def compute(
+        self, down: FloatArray, up: FloatArray, strong: Operand, weak: Operand
+    ) -> tuple[FloatArray, FloatArray]:
         bull = (up >= strong) & (down <= weak)
         bear = (down >= strong) & (up <= weak)
         return _vote(bull, bear), np.abs(up - down) - (strong - weak)
@@ -449,7 +486,7 @@ class Cloud(DeclaredRule):
     def strength_scale(self) -> float:
         return self.scale
 
-    def compute(self, c, a, b):  # type: ignore[no-untyped-def,override]
+    def compute(self, c: FloatArray, a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray]:
         above, below = c - np.maximum(a, b), np.minimum(a, b) - c
         return _vote(above > 0, below > 0), np.maximum(above, below) / c
 
@@ -471,20 +508,22 @@ class Deviation(DeclaredRule):
     def strength_scale(self) -> float:
         return self.k
 
-    def compute(self, c, level, atr, k):  # type: ignore[no-untyped-def,override]
+    def compute(
+        self, c: FloatArray, level: Operand, atr: Operand, k: Operand
+    ) -> tuple[FloatArray, FloatArray]:
         z = (c - level) / atr
         return _vote(z < -k, z > k), np.abs(z) - k
 
 
-def finish(votes: np.ndarray, strengths: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def finish(votes: FloatArray, strengths: FloatArray, valid: BoolArray) -> tuple[VoteArray, StrengthArray]:
     """Apply the contract to raw rule outputs of any shape: invalid → (0, 0), votes int8 in {-1, 0, 1},
     strengths float32 in [0, 1] and 0 where the vote is 0."""
-    votes = np.sign(votes, where=valid, out=np.zeros(votes.shape)).astype(np.int8)
-    strengths = np.where((votes != 0) & (strengths >= 0), strengths, 0.0)  # NaN compares False
-    return votes, np.minimum(strengths, 1.0).astype(np.float32)
+    signs = np.sign(votes, where=valid, out=np.zeros(votes.shape)).astype(np.int8)
+    strengths = np.where((signs != 0) & (strengths >= 0), strengths, 0.0)  # NaN compares False
+    return signs, np.minimum(strengths, 1.0).astype(np.float32)
 
 
-def evaluate(rule: Rule, x: RuleInput) -> tuple[np.ndarray, np.ndarray]:
+def evaluate(rule: Rule, x: RuleInput) -> tuple[VoteArray, StrengthArray]:
     """Run `rule` under the contract of `finish`, NaN in anything the rule read making the symbol invalid."""
     votes, strengths = rule(x)
     return finish(np.asarray(votes, dtype=np.float64), np.asarray(strengths, dtype=np.float64), x.valid())

@@ -185,6 +185,22 @@ def test_nan_previous_value_silences_a_cross():
     assert votes.tolist() == [1, 0]
 
 
+def test_a_rule_reading_a_multi_output_indicator_by_its_bare_key_fails_naming_the_key():
+    rule = cat.Zone("macd", -1.0, 1.0, scale=1.0)
+    close = np.array([100.0])
+    macd = (np.array([0.5]), np.array([0.2]), np.array([0.3]))
+    with pytest.raises(TypeError, match=r"'macd' has 3 outputs: read one as \('macd', index\)"):
+        cat.evaluate(rule, RuleInput.of(close, close, {"macd": macd}, {"macd": macd}))
+
+
+def test_a_rule_indexing_a_single_output_indicator_fails_naming_the_key():
+    rule = cat.Zone(("rsi", 0), 30.0, 70.0, scale=20.0)
+    close = np.array([100.0, 100.0])
+    rsi = np.array([10.0, 90.0])
+    with pytest.raises(TypeError, match="'rsi' has a single output"):
+        cat.evaluate(rule, RuleInput.of(close, close, {"rsi": rsi}, {"rsi": rsi}))
+
+
 def test_finish_clips_strengths_and_zeroes_them_without_a_vote():
     votes, strengths = cat.finish(
         np.array([[1.0, -1.0, 0.0, 1.0]]),

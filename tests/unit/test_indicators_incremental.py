@@ -193,6 +193,25 @@ def test_an_empty_shard_updates_without_error(case: StateCase) -> None:
     assert state.is_ready
 
 
+@pytest.mark.parametrize(
+    ("make", "given", "missing"),
+    [
+        (lambda: ind.AtrState(2, 3), {"low", "close"}, "high"),
+        (lambda: ind.ObvState(2), {"open", "high", "low", "close"}, "volume"),
+        (lambda: ind.SmaState(2, 3, source="hl2"), {"high", "close"}, "low"),
+    ],
+    ids=["atr", "obv", "sma_hl2"],
+)
+def test_a_state_fed_without_a_field_it_reads_names_that_field(
+    make: Callable[[], ind.IndicatorState], given: set[str], missing: str
+) -> None:
+    fields = {
+        name: np.ones(2) if name in given else None for name in ("open", "high", "low", "close", "volume")
+    }
+    with pytest.raises(ValueError, match=f"reads the candle's {missing}"):
+        make().update(**fields)
+
+
 def test_every_state_named_in_the_interface_exists_and_takes_a_candle() -> None:
     names = [
         "SmaState", "EmaState", "WmaState", "DemaState", "TemaState", "RsiState", "MacdState", "BbandsState",

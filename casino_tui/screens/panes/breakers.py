@@ -7,9 +7,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from casino_tui.port import BreakerState
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
-from casino_tui.snapshot import BreakerState, LimitView
+from casino_tui.snapshot import LimitView
 
 COLUMNS = (
     Column("name", "Breaker", 11),

@@ -99,7 +99,7 @@ class KeyedTable(DataTable[Text]):
                 for index in self._shown:
                     if old[index] != cells[index]:
                         column = self.all_columns[index]
-                        self.update_cell(key, column.key, self._render(column, cells[index]))
+                        self.update_cell(key, column.key, self._cell_text(column, cells[index]))
                         row_changes += 1
                 if row_changes:
                     updated.append(key)
@@ -167,10 +167,11 @@ class KeyedTable(DataTable[Text]):
         return row_key.value
 
     def _project(self, cells: tuple[str, ...]) -> list[Text]:
-        return [self._render(self.all_columns[i], cells[i]) for i in self._shown]
+        return [self._cell_text(self.all_columns[i], cells[i]) for i in self._shown]
 
     @staticmethod
-    def _render(column: Column, markup: str) -> Text:
+    def _cell_text(column: Column, markup: str) -> Text:
+        # Not `_render` (Widget's, which Textual calls to paint) nor `_render_cell` (DataTable's).
         text = Text.from_markup(markup, justify=column.justify, overflow="ellipsis", end="")
         text.no_wrap = True
         return text

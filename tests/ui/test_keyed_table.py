@@ -1,0 +1,38 @@
+"""KeyedTable renders its cells without taking over the render hooks Textual calls on every widget."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.selection import Selection
+
+from casino_tui.screens.panes.table import Column, KeyedTable
+
+COLUMNS = (Column("symbol", "Symbol", 10), Column("price", "Price", 8, "right"))
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(COLUMNS)
+
+
+async def test_selecting_text_over_a_keyed_table_does_not_crash() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([("BTCUSDT", ("BTCUSDT", "97000.5"))])
+        await pilot.pause()
+        # Text selection goes through Widget._render, which a cell helper of the same name used to shadow
+        # (TypeError: missing 'column' and 'markup'). A DataTable offers no plain text to select.
+        assert table.get_selection(Selection(None, None)) is None
+
+
+async def test_cells_are_rendered_from_markup_with_their_column_justify() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([("BTCUSDT", ("BTCUSDT", "[green]97000.5[/]"))])
+        await pilot.pause()
+        symbol, price = table.get_row("BTCUSDT")
+        assert (symbol.plain, price.plain) == ("BTCUSDT", "97000.5")
+        assert (symbol.justify, price.justify) == ("left", "right")
+        assert price.spans and "green" in str(price.spans[0].style)
