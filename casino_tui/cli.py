@@ -1,7 +1,8 @@
 """Command line: argument parsing, subcommands and exit codes.
 
 Exit codes: 0 normal (also after SIGTERM/SIGINT), 2 usage or configuration error (one line, no
-traceback), 1 unexpected crash (traceback to the log file, one line to the terminal).
+traceback), 1 unexpected crash (traceback to the log file, one line to the terminal), 3 a position left
+without a confirmed stop-loss, 4 a sweep that did not reach flat (see casino_tui.engine.report).
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 
             runtime = asyncio.run(run_headless(config, paths, args.timeout, logs))
             print_report_line(runtime)
-            return 0
+            return runtime.exit_code
         from casino_tui.console import run_console
 
         return run_console(config, paths, logs, timeout=args.timeout)

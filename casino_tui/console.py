@@ -56,6 +56,10 @@ async def _console(config: Config, paths: StatePaths, logs: LogSetup, timeout: f
         await app.run_async(mouse=config.ui.mouse)
     finally:
         runtime.request_stop()
+        if runtime.is_sweeping:  # the console is gone; say why the process is still here
+            print(
+                f"waiting for the sweep to finish (up to {config.runtime.sweep_deadline_s:g}s)...", flush=True
+            )
         await asyncio.gather(engine, return_exceptions=True)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
@@ -65,4 +69,4 @@ async def _console(config: Config, paths: StatePaths, logs: LogSetup, timeout: f
         print(f"report: {runtime.report_path}")
     code = app.return_code or 0
     # SIGTERM/SIGHUP end the app with 128+n after the orderly shutdown: that is a normal stop.
-    return 0 if code >= 128 else code
+    return runtime.exit_code or (0 if code >= 128 else code)

@@ -102,7 +102,7 @@ class Sweeper:
         # A leg the exchange dropped during the sweep was not put back then; it is now, for what is left.
         oco.resume_protection()
         result = self._result(final, last, tally)
-        (log.warning if not result.is_flat else log.info)("sweep: %s", result.message)
+        (log.warning if result.is_flat else log.error)("sweep: %s", result.message)
         return result
 
     async def _rounds_until_flat(self, tally: _Tally) -> tuple[ExchangeBook | None, ExchangeBook | None]:
@@ -138,7 +138,9 @@ class Sweeper:
         tally.read_error = ""
         return ExchangeBook(tuple(orders), {p.symbol: p for p in positions if p.qty != 0})
 
-    async def _act(self, book: ExchangeBook, semaphore: asyncio.Semaphore, round_no: int, tally: _Tally) -> None:
+    async def _act(
+        self, book: ExchangeBook, semaphore: asyncio.Semaphore, round_no: int, tally: _Tally
+    ) -> None:
         """One round: cancel what does not guard a position, close every position, then free its guards."""
         strays = [o for o in book.orders if not book.guards(o)]
         tally.cancelled += sum(await asyncio.gather(*(self._cancel(o, semaphore, tally) for o in strays)))
@@ -219,11 +221,9 @@ class Sweeper:
             if bracket.symbol not in busy and bracket.state is not BracketState.PENDING_ENTRY:
                 await self._oco.mark_closed(bracket, bracket.close_reason or CloseReason.SWEEP)
 
-    def _result(
-        self, final: ExchangeBook | None, last: ExchangeBook | None, tally: _Tally
-    ) -> SweepResult:
+    def _result(self, final: ExchangeBook | None, last: ExchangeBook | None, tally: _Tally) -> SweepResult:
         # When the final read failed, what is left is what the last good read showed.
-        book = final or last
+        book = final if final is not None else last
         if book is not None:
             remaining, orders = tuple(sorted(book.positions)), book.orders
         else:
@@ -233,7 +233,9 @@ class Sweeper:
         reasons = [
             tally.close_failures.get(s) or f"{s}: still open after {self._rounds} rounds" for s in remaining
         ]
-        reasons += [tally.cancel_failures[o.client_id] for o in orders if o.client_id in tally.cancel_failures]
+        reasons += [
+            tally.cancel_failures[o.client_id] for o in orders if o.client_id in tally.cancel_failures
+        ]
         if tally.read_error:
             reasons.append(tally.read_error)
         closed = len(tally.seen - set(remaining))

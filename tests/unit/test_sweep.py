@@ -65,7 +65,10 @@ async def test_sweep_reports_leftovers_when_the_exchange_refuses_a_close():
     assert fake.position_qty["ETHUSDT"] != 0 and fake.position_qty["BTCUSDT"] == 0
     eth = brackets["ETHUSDT"]
     assert eth.state is BracketState.PROTECTED, "nothing the exchange did moved the bracket"
-    assert {o.request.client_id for o in fake.open_conditional("ETHUSDT")} == {eth.tp_client_id, eth.sl_client_id}
+    assert {o.request.client_id for o in fake.open_conditional("ETHUSDT")} == {
+        eth.tp_client_id,
+        eth.sl_client_id,
+    }
     assert brackets["BTCUSDT"].state is BracketState.CLOSED
 
     # The operator retries once the exchange accepts it again: the leftover goes.
