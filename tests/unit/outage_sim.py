@@ -110,6 +110,25 @@ def build_runtime(state_dir: Path, *, sweep_deadline_s: float = 10.0, **runtime:
 async def start_fast(runtime: Runtime) -> None:
     """Start, then let retries and sweep rounds back off without waiting (the outage is switched, not timed)."""
     await runtime.start()
+    await without_backoff(runtime)
+
+
+async def run_fast(runtime: Runtime) -> asyncio.Task[None]:
+    """`runtime.run()` as a task, once RUNNING and without backoff waits; it ends after `request_stop()`."""
+    task = asyncio.create_task(runtime.run())
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 30
+    while runtime.status not in ("RUNNING", "PAUSED"):
+        if task.done():
+            task.result()
+            raise AssertionError(f"the runtime ended during startup (status {runtime.status})")
+        assert loop.time() < end, "the runtime never started"
+        await asyncio.sleep(0.001)
+    await without_backoff(runtime)
+    return task
+
+
+async def without_backoff(runtime: Runtime) -> None:
     assert runtime.croupier is not None
 
     async def no_wait(_seconds: float) -> None:
