@@ -7,9 +7,11 @@ is killed once: either by a plain SIGKILL at a random moment, or by itself at a 
 by an operator action: an emergency sweep (SIGUSR2) SIGKILLed while it runs (`sweep_kill`), or a sweep at
 once followed by SIGTERM (`sweep_term`), which must end by itself, exit 0, leave the sandbox flat with no
 open order and report `unprotected_at_exit: 0`. The next process must recover (and, when a sweep left it
-paused, is resumed with SIGUSR1). Once a restart logs "ready:", the sandbox is polled until its state is clean, for
-at most `--settle` seconds; what is still wrong then, and stays wrong for a further confirmation window, counts
-(and so does whatever stays wrong that long later on, while the process runs until its kill):
+paused, is resumed with SIGUSR1).
+
+Once a restart logs "ready:", the sandbox is polled until its state is clean, for at most `--settle` seconds;
+what is still wrong then, and stays wrong for a further confirmation window, counts (and so does whatever
+stays wrong that long later on, while the process runs until its kill):
 
 - orphan_orders: open plain or conditional orders on a symbol without a position;
 - naked_positions: positions without an open STOP_MARKET (closing side) on their symbol;

@@ -1,8 +1,8 @@
 """Run the Runtime with no UI: logs on stdout, signals for control, a bounded `--timeout`, a report at exit.
 
 SIGTERM/SIGINT → orderly shutdown; SIGUSR1 → toggle pause; SIGUSR2 → emergency sweep; SIGHUP → reconcile.
-A sweep, once started, runs to its end even if a stop comes meanwhile (shutdown waits for it). The last line
-on stdout is `report: <path>`; the process exits with the report's `exit_code`. Never imports textual.
+A sweep, once started, runs to its end even if a stop comes meanwhile (shutdown waits for it). The last
+line on stdout is `report: <path>`; the process exits with the report's `exit_code`. Never imports textual.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ the console and the headless runner talk to (operator commands and `snapshot()`)
 
 Startup: rules → history → sensors warm → streams → reconcile (safe policy) → RUNNING.
 Shutdown: stop inputs → the running sweep (or one asked for) to its end, up to the deadline → exit check
-(stops put back where missing, verified with the exchange) → final balance → session report → disconnect → save.
+(missing stops put back, verified with the exchange) → final balance → report → disconnect → save.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from casino_tui.engine.candles import CandleBook
 from casino_tui.engine.clock import Clock, ManualClock, SimClock, WallClock
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.engine import Engine
-from casino_tui.engine.exitcheck import ExitCheck, secure_exit
+from casino_tui.engine.exitcheck import ExitCheck, announce_exit, secure_exit, unprotected_lines
 from casino_tui.engine.journal import BRACKET, COMMAND, INTENT, PAUSE, Journal, JournalError
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.player import AdaptivePlayer
@@ -193,8 +193,10 @@ class Runtime:
     def request_stop(self, sweep: bool | None = None) -> None:
         """Begin the orderly shutdown. A sweep asked for once stays asked for: a later stop (SIGTERM, the
         console's own exit) cannot turn it into "keep"."""
-        if sweep or self._stop_sweep is None:
-            self._stop_sweep = sweep if sweep is not None else self._stop_sweep
+        if sweep is True:
+            self._stop_sweep = True
+        elif sweep is False and self._stop_sweep is None:
+            self._stop_sweep = False
         if self._stop_requested is not None:
             self._stop_requested.set()
 
@@ -214,7 +216,7 @@ class Runtime:
             self.exit_check = await secure_exit(
                 self.croupier, self.clock, deadline_s=deadline, journal=self.journal
             )
-            self._announce_exit(self.exit_check)
+            announce_exit(self.exit_check, self._unprotected_lines())
         try:
             self._balance = await self.exchange.balance()
         except Exception as exc:  # the report still gets written with the last known balance
@@ -252,41 +254,12 @@ class Runtime:
             log.error("sweep %s; stops go back on what is left", why)
             self._last_sweep = SweepResult(0, 0, (), False, f"NOT flat: {why}", reasons=(why,))
 
-    def _announce_exit(self, check: ExitCheck) -> None:
-        """Say what the exchange confirmed at exit, and only that."""
-        if not check.is_verified:
-            log.error("shutdown: %s; nothing about positions is verified", check.error)
-            for line in self._unprotected_lines(check):
-                log.critical("UNPROTECTED at exit: %s", line)
-            return
-        if check.is_flat:
-            log.warning("shutdown: flat on the exchange (no position, no open order)")
-            return
-        for line in self._unprotected_lines(check):
-            log.critical("UNPROTECTED at exit: %s", line)
-        guarded = [p for p in check.positions if p.has_stop]
-        if guarded:
-            both = all(p.has_take_profit for p in guarded)
-            log.warning(
-                "shutdown: %d open positions stay protected on the exchange (stop-loss%s confirmed)",
-                len(guarded),
-                " and take-profit" if both else "",
-            )
-            for p in guarded:
-                if not p.has_take_profit:
-                    log.warning("shutdown: %s has a stop-loss but no take-profit", p.describe())
-        if not check.positions and check.open_orders:
-            log.warning("shutdown: no position, but %d open orders left on the exchange", check.open_orders)
-
-    def _unprotected_lines(self, check: ExitCheck) -> list[str]:
-        """One line per position left without a stop-loss the exchange confirmed."""
-        if check.is_verified:
-            return [f"{p.describe()}: no stop-loss on the exchange" for p in check.unprotected]
-        held = [b for b in self.croupier.oco.active if b.has_entry_fill] if self.croupier is not None else []
-        return [
-            f"{b.symbol} {'LONG' if b.side.sign > 0 else 'SHORT'} {b.qty:.10g}: stop-loss not verified ({check.error})"
-            for b in held
-        ]
+    def _unprotected_lines(self) -> list[str]:
+        """One line per position left without a stop-loss the exchange confirmed (none before the check)."""
+        if self.exit_check is None:
+            return []
+        held = self.croupier.oco.active if self.croupier is not None else ()
+        return unprotected_lines(self.exit_check, held)
 
     async def _safe(self, coro) -> object:
         try:
@@ -462,7 +435,7 @@ class Runtime:
         return self._sweep_task
 
     async def sweep(self) -> SweepResult:
-        """Emergency sweep: pause, close every position and cancel every order, until the exchange reads flat."""
+        """Emergency sweep: pause, close every position, cancel every order, until the exchange reads flat."""
         task = self.start_sweep()
         if task is None:
             why = self._sweep_refusal()
@@ -706,7 +679,7 @@ class Runtime:
         snap = self.snapshot()
         c = snap.counters
         check = self.exit_check
-        unprotected = tuple(self._unprotected_lines(check)) if check is not None else ()
+        unprotected = tuple(self._unprotected_lines())
         open_positions = self.open_position_count
         if check is not None and check.is_verified:
             open_positions = len(check.positions)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import msgspec
 
+from casino_tui.engine.brackets import Bracket
 from casino_tui.engine.clock import Clock
 from casino_tui.engine.executor import OrderExecutor
 from casino_tui.engine.sweep import ExchangeBook
@@ -38,7 +40,7 @@ class GuardedPosition(msgspec.Struct, frozen=True):
 
 
 class ExitCheck(msgspec.Struct, frozen=True):
-    """The exchange's answer at exit; with `error` set the exchange could not be read and nothing is verified."""
+    """The exchange's answer at exit; with `error` set it could not be read and nothing is verified."""
 
     positions: tuple[GuardedPosition, ...] = ()
     open_orders: int = 0
@@ -116,3 +118,39 @@ async def secure_exit(
         return await asyncio.wait_for(check_and_repair(), deadline_s)
     except TimeoutError:
         return ExitCheck(error=f"no answer from the exchange within {deadline_s:g}s")
+
+
+def unprotected_lines(check: ExitCheck, held: Iterable[Bracket]) -> list[str]:
+    """One line per position without a confirmed stop-loss; when the exchange could not be read, every
+    position the brackets in `held` believe open."""
+    if check.is_verified:
+        return [f"{p.describe()}: no stop-loss on the exchange" for p in check.unprotected]
+    return [
+        f"{b.symbol} {'LONG' if b.side.sign > 0 else 'SHORT'} {b.qty:.10g}: stop-loss not verified "
+        f"({check.error})"
+        for b in held
+        if b.has_entry_fill
+    ]
+
+
+def announce_exit(check: ExitCheck, unprotected: list[str]) -> None:
+    """Say what the exchange confirmed at exit, and only that; `unprotected` from `unprotected_lines`."""
+    if not check.is_verified:
+        log.error("shutdown: %s; nothing about positions is verified", check.error)
+    elif check.is_flat:
+        log.warning("shutdown: flat on the exchange (no position, no open order)")
+    for line in unprotected:
+        log.critical("UNPROTECTED at exit: %s", line)
+    guarded = [p for p in check.positions if p.has_stop]
+    if guarded:
+        both = all(p.has_take_profit for p in guarded)
+        log.warning(
+            "shutdown: %d open positions stay protected on the exchange (stop-loss%s confirmed)",
+            len(guarded),
+            " and take-profit" if both else "",
+        )
+    for p in guarded:
+        if not p.has_take_profit:
+            log.warning("shutdown: %s has a stop-loss but no take-profit", p.describe())
+    if check.is_verified and not check.positions and check.open_orders:
+        log.warning("shutdown: no position, but %d open orders left on the exchange", check.open_orders)

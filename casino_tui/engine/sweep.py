@@ -43,7 +43,7 @@ class ExchangeBook(msgspec.Struct, frozen=True):
         return not self.orders and not self.positions
 
     def guards(self, order: OrderUpdate) -> bool:
-        """Whether `order` is a conditional order that would close a live position (its stop or take-profit)."""
+        """Whether `order` is a conditional order closing a live position (its stop or take-profit)."""
         position = self.positions.get(order.symbol)
         return (
             position is not None

@@ -108,7 +108,7 @@ def build_runtime(state_dir: Path, *, sweep_deadline_s: float = 10.0, **runtime:
 
 
 async def start_fast(runtime: Runtime) -> None:
-    """Start, then let retries and sweep rounds back off without waiting (the outage is switched, not timed)."""
+    """Start, then let retries and sweep rounds back off without waiting (outages are switched, not timed)."""
     await runtime.start()
     await without_backoff(runtime)
 

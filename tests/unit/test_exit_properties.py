@@ -1,6 +1,6 @@
-"""Property: whatever the operator and the exchange do — sweeps (some of whose callers go away), pauses, quit
-with keep or sweep, SIGTERM, outages of the order or read endpoints, stops dropped by the exchange, the market
-moving — the run never ends with a position lacking its stop-loss unless the report and the exit code say so.
+"""Property: whatever the operator and the exchange do (sweeps, some of whose callers go away; pauses; quit
+with keep or sweep; SIGTERM; outages of the order or read endpoints; stops dropped by the exchange; the market
+moving), the run never ends with a position lacking its stop-loss unless the report and exit code say so.
 
 In-process on the real sim (ManualClock, inline sensors), faults switched by `OutageSim`; every example is a
 fresh runtime and the exchange's truth is read from the matching engine itself at the end.
