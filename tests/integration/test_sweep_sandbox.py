@@ -122,26 +122,38 @@ def _protected(state: dict[str, Any]) -> bool:
     return set(held) == set(HELD) and all((s, "SELL" if q > 0 else "BUY") in stops for s, q in held.items())
 
 
-@pytest.mark.timeout(240)
-def test_sigusr2_then_sigterm_leaves_the_sandbox_flat_with_no_orders(
-    sandbox: httpx.Client, tmp_path: Path
-) -> None:
-    # Two positions the engine finds at start (adopted and protected by its startup reconcile).
-    for symbol, qty in HELD.items():
-        price = float(sandbox.get("/fapi/v1/ticker/price", params={"symbol": symbol}).json()["price"])
-        sandbox.post("/__admin__/inject_position", json={"symbol": symbol, "qty": qty, "entry_price": price})
+def _start_engine(sandbox: httpx.Client, tmp_path: Path) -> subprocess.Popen[str]:
+    """`casino-tui --headless --exchange binance` against the sandbox; it does not trade on its own."""
     base = str(sandbox.base_url).rstrip("/")
     env = _clean_env(
         tmp_path,
         BINANCE_API_KEY=API_KEY,
         BINANCE_API_SECRET=API_SECRET,
         CASINO_SENSORS_EXECUTOR="inline",
-        CASINO_PLAYER_THRESHOLD="0.95",  # the sweep, not trading, is under test
+        CASINO_PLAYER_THRESHOLD="0.95",  # the sweep and the exit, not trading, are under test
     )
     args = [sys.executable, "-m", "casino_tui.cli", "--headless", "--exchange", "binance"]
     args += ["--rest-url", base, "--ws-url", "ws://" + base.removeprefix("http://")]
     args += ["--symbols", ",".join(SYMBOLS), "--state-dir", str(tmp_path / "engine")]
-    engine = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _inject(sandbox: httpx.Client, symbol: str, qty: float) -> None:
+    price = float(sandbox.get("/fapi/v1/ticker/price", params={"symbol": symbol}).json()["price"])
+    response = sandbox.post(
+        "/__admin__/inject_position", json={"symbol": symbol, "qty": qty, "entry_price": price}
+    )
+    response.raise_for_status()
+
+
+@pytest.mark.timeout(240)
+def test_sigusr2_then_sigterm_leaves_the_sandbox_flat_with_no_orders(
+    sandbox: httpx.Client, tmp_path: Path
+) -> None:
+    # Two positions the engine finds at start (adopted and protected by its startup reconcile).
+    for symbol, qty in HELD.items():
+        _inject(sandbox, symbol, qty)
+    engine = _start_engine(sandbox, tmp_path)
     try:
         lines = Lines(engine)
         lines.wait_for(lambda line: "ready:" in line)
@@ -167,3 +179,32 @@ def test_sigusr2_then_sigterm_leaves_the_sandbox_flat_with_no_orders(
     assert (report["sweep"], report["unprotected_at_exit"], report["open_positions"]) == ("flat", 0, 0)
     assert report["exit_code"] == 0
     assert "Traceback" not in "".join(out) + err
+
+
+@pytest.mark.timeout(240)
+def test_a_position_whose_stop_cannot_be_placed_at_exit_is_named_and_exits_3(
+    sandbox: httpx.Client, tmp_path: Path
+) -> None:
+    engine = _start_engine(sandbox, tmp_path)
+    try:
+        lines = Lines(engine)
+        lines.wait_for(lambda line: "ready:" in line)
+        # A position opened behind the engine's back, and an exchange that now refuses every new order.
+        _inject(sandbox, "ETHUSDT", -0.1)
+        sandbox.post("/__admin__/faults", json={"service_unavailable": 1000}).raise_for_status()
+        engine.send_signal(signal.SIGTERM)
+        code = engine.wait(DEADLINE_S)
+        out = lines.rest()
+    finally:
+        _stop(engine)
+    err = engine.stderr.read() if engine.stderr else ""
+
+    assert code == 3, f"exit {code}\n{''.join(out[-40:])}\n{err}"
+    state = _state(sandbox)
+    assert [(p["symbol"], p["qty"]) for p in state["positions"] if p["qty"]] == [("ETHUSDT", -0.1)]
+    assert state["open_algo_orders"] == [], "the exchange holds no stop for it"
+    report = json.loads(Path(out[-1].strip().removeprefix("report: ")).read_text())
+    assert report["unprotected_at_exit"] == 1 and report["exit_code"] == 3
+    assert report["unprotected"] == ["ETHUSDT SHORT 0.1: no stop-loss on the exchange"]
+    assert any("UNPROTECTED at exit: ETHUSDT SHORT 0.1" in line for line in out)
+    assert not any("stay protected" in line for line in out)
