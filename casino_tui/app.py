@@ -333,7 +333,10 @@ class CasinoApp(App[None]):
 
     def action_quit_console(self) -> None:
         open_positions = self.control.open_position_count
-        if open_positions > 0:
+        if self._is_sweeping:
+            # Whatever is chosen, the runtime finishes the sweep before the process exits.
+            self.push_screen(QuitScreen(open_positions, is_sweeping=True), self._quit_answered)
+        elif open_positions > 0:
             self.push_screen(QuitScreen(open_positions), self._quit_answered)
         else:
             self._stop(sweep=None)

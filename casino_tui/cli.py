@@ -2,7 +2,8 @@
 
 Exit codes: 0 normal (also after SIGTERM/SIGINT, and when the reader of stdout goes away), 2 usage or
 configuration error, a state dir held by another instance, or a journal that cannot be opened (one line, no
-traceback), 1 unexpected crash (traceback to the log file, one line to the terminal).
+traceback), 1 unexpected crash (traceback to the log file, one line to the terminal), 3 a position left
+without a confirmed stop-loss, 4 a sweep that did not reach flat (see casino_tui.engine.report).
 """
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ def _run(config: Config, args: argparse.Namespace, early: EarlySignals, confirme
                 run_headless(config, paths, args.timeout, logs, early=early, confirm_live=confirmed_live)
             )
             print_report_line(runtime)
-            return 0
+            return runtime.exit_code
         from casino_tui.console import run_console
 
         return run_console(config, paths, logs, timeout=args.timeout, early=early)

@@ -87,6 +87,13 @@ async def engine_running(
         yield engine
     finally:
         runtime.request_stop()
+        # The app may have put the default handlers back as it unmounted: a SIGTERM now must not kill the
+        # process in the middle of the shutdown (or of a sweep it waits for).
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, runtime.request_stop)
+        if runtime.is_sweeping:  # the console is gone; say why the process is still here
+            deadline = runtime.config.runtime.sweep_deadline_s
+            print(f"waiting for the sweep to finish (up to {deadline:g}s)...", flush=True)
         await asyncio.gather(engine, return_exceptions=True)
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
@@ -107,4 +114,4 @@ async def _console(
         print(f"report: {runtime.report_path}")
     code = app.return_code or 0
     # SIGTERM/SIGHUP end the app with 128+n after the orderly shutdown: that is a normal stop.
-    return 0 if code >= 128 else code
+    return runtime.exit_code or (0 if code >= 128 else code)

@@ -10,11 +10,16 @@ from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
 
 
 class SweepResult(msgspec.Struct, frozen=True):
+    """What a sweep did and what the exchange showed at its last read; `is_flat` only if that read found
+    no position and no open order."""
+
     cancelled_orders: int
     closed_positions: int
     remaining_positions: tuple[str, ...]  # symbols still open after the retries
     is_flat: bool
     message: str
+    orders_left: int = 0
+    reasons: tuple[str, ...] = ()  # why what is left is left, one line each ("ETHUSDT: close not sent: ...")
 
 
 class ReconcileItem(msgspec.Struct, frozen=True):

@@ -1,7 +1,8 @@
 """Run the Runtime with no UI: logs on stdout, signals for control, a bounded `--timeout`, a report at exit.
 
 SIGTERM/SIGINT → orderly shutdown; SIGUSR1 → toggle pause; SIGUSR2 → emergency sweep; SIGHUP → reconcile.
-The last line on stdout is `report: <path>`. This module never imports textual.
+A sweep, once started, runs to its end even if a stop comes meanwhile (shutdown waits for it). The last
+line on stdout is `report: <path>`; the process exits with the report's `exit_code`. Never imports textual.
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ async def run_headless(
     def spawn(coro) -> None:
         task = loop.create_task(coro)
         pending.add(task)
-        task.add_done_callback(pending.discard)
+        task.add_done_callback(_settled)
+
+    def _settled(task: asyncio.Task[object]) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed: %s", task.get_name(), task.exception())
 
     def on_stop(signame: str) -> None:
         log.warning("%s received: orderly shutdown", signame)
@@ -61,7 +67,7 @@ async def run_headless(
     loop.add_signal_handler(signal.SIGTERM, on_stop, "SIGTERM")
     loop.add_signal_handler(signal.SIGINT, on_stop, "SIGINT")
     loop.add_signal_handler(signal.SIGUSR1, runtime.toggle_pause)
-    loop.add_signal_handler(signal.SIGUSR2, lambda: spawn(runtime.sweep()))
+    loop.add_signal_handler(signal.SIGUSR2, runtime.start_sweep)
     loop.add_signal_handler(signal.SIGHUP, lambda: spawn(reconcile_and_apply()))
     if early is not None and (stop_signal := early.hand_over()) is not None:
         on_stop(stop_signal.name)
@@ -76,6 +82,9 @@ async def run_headless(
         status_task.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        for task in list(pending):  # a reconcile asked for during shutdown has nothing left to act on
+            task.cancel()
+        await asyncio.gather(status_task, *pending, return_exceptions=True)
     return runtime
 
 

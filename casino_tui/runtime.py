@@ -3,7 +3,8 @@ the console and the headless runner talk to (operator commands and `snapshot()`)
 
 Startup: rules → history → sensors warm → [LIVE: market data only, until `confirm_live()`] →
 streams → reconcile (safe policy) → RUNNING. A stop requested during start-up ends it at the next phase.
-Shutdown: stop inputs → (sweep if configured) → final balance → session report → disconnect → save.
+Shutdown: stop inputs → the running sweep (or one asked for) to its end, up to the deadline → exit check
+(missing stops put back, verified with the exchange) → final balance → report → disconnect → save.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from casino_tui.engine.brackets import Bracket, bracket_id
 from casino_tui.engine.candles import CandleBook
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.engine import Engine
+from casino_tui.engine.exitcheck import ExitCheck, announce_exit, secure_exit, unprotected_lines
 from casino_tui.engine.journal import BRACKET, COMMAND, INTENT, PAUSE, Journal, JournalError, open_journal
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.player import AdaptivePlayer
-from casino_tui.engine.report import SessionReport, utc_iso, write_report
+from casino_tui.engine.report import SessionReport, SweepOutcome, exit_code_for, utc_iso, write_report
 from casino_tui.engine.state import PersistedState
 from casino_tui.engine.streams import StreamStats
 from casino_tui.exchange.sim.paper import PaperAccountError, PaperStore, saved_sim_clock_ms
@@ -111,6 +113,11 @@ class Runtime:
         self.store: SnapshotStore | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
         self.paper: PaperStore | None = None  # the sim's saved account, when the sim runs on a state dir
+        self._sweep_task: asyncio.Task[SweepResult] | None = None
+        self._last_sweep: SweepResult | None = None
+        self._accepting_sweeps = True
+        self.exit_check: ExitCheck | None = None
+        self.exit_code = 0  # set by shutdown: see casino_tui.engine.report
         self.recovered_brackets = 0
         self._recovered_after_seq = 0
         # After a gap (reconnect, breaker back) the exchange re-reads the account; reconcile follows it.
@@ -259,7 +266,12 @@ class Runtime:
             await self.shutdown()
 
     def request_stop(self, sweep: bool | None = None) -> None:
-        self._stop_sweep = sweep
+        """Begin the orderly shutdown. A sweep asked for once stays asked for: a later stop (SIGTERM, the
+        console's own exit) cannot turn it into "keep"."""
+        if sweep is True:
+            self._stop_sweep = True
+        elif sweep is False and self._stop_sweep is None:
+            self._stop_sweep = False
         if self._stop_requested is not None:
             self._stop_requested.set()
 
@@ -272,19 +284,15 @@ class Runtime:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        sweep = (
-            self._stop_sweep if self._stop_sweep is not None else self.config.runtime.on_shutdown == "sweep"
-        )
         if self.croupier is not None:
             if self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
-            if sweep:
-                log.info("shutdown: sweeping every position")
-                await self._safe(self.croupier.sweep())
-            else:
-                log.info(
-                    "shutdown: %d open positions stay protected on the exchange", self.croupier.open_count
-                )
+            await self._finish_sweep()
+            deadline = self.config.runtime.sweep_deadline_s
+            self.exit_check = await secure_exit(
+                self.croupier, self.clock, deadline_s=deadline, journal=self.journal
+            )
+            announce_exit(self.exit_check, self._unprotected_lines())
         try:
             self._balance = await self.exchange.balance()
         except Exception as exc:  # the report still gets written with the last known balance
@@ -299,6 +307,35 @@ class Runtime:
             self.journal.close()
         self.status = "STOPPED"
         log.info("stopped")
+
+    async def _finish_sweep(self) -> None:
+        """A sweep is committed: the one running, or the one this stop asks for, runs to its end (up to the
+        deadline) whatever asked to stop; after this no sweep starts."""
+        wanted = self._stop_sweep
+        if wanted is None:
+            wanted = self.config.runtime.on_shutdown == "sweep"
+        if wanted:
+            self.start_sweep()
+        self._accepting_sweeps = False
+        task = self._sweep_task
+        if task is None or task.done():
+            return
+        deadline = self.config.runtime.sweep_deadline_s
+        log.warning("shutdown: waiting for the sweep to finish (up to %gs)", deadline)
+        done, _ = await asyncio.wait({task}, timeout=deadline)
+        if not done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            why = f"stopped at the shutdown deadline ({deadline:g}s)"
+            log.error("sweep %s; stops go back on what is left", why)
+            self._last_sweep = SweepResult(0, 0, (), False, f"NOT flat: {why}", reasons=(why,))
+
+    def _unprotected_lines(self) -> list[str]:
+        """One line per position left without a stop-loss the exchange confirmed (none before the check)."""
+        if self.exit_check is None:
+            return []
+        held = self.croupier.oco.active if self.croupier is not None else ()
+        return unprotected_lines(self.exit_check, held)
 
     async def _safe(self, coro) -> object:
         try:
@@ -454,16 +491,62 @@ class Runtime:
     def toggle_pause(self) -> None:
         self.resume() if self._paused else self.pause()
 
+    @property
+    def is_sweeping(self) -> bool:
+        return self._sweep_task is not None and not self._sweep_task.done()
+
+    def start_sweep(self) -> asyncio.Task[SweepResult] | None:
+        """Begin an emergency sweep in the runtime's own task (or return the one running); None if refused.
+
+        The task belongs to the runtime, so nothing that stops a caller (the console quitting, a cancelled
+        worker, a signal) stops the sweep; shutdown waits for it.
+        """
+        if self.is_sweeping:
+            return self._sweep_task
+        refusal = self._sweep_refusal()
+        if refusal:
+            log.warning("sweep not started: %s", refusal)
+            return None
+        self._sweep_task = asyncio.create_task(self._run_sweep(), name="sweep")
+        return self._sweep_task
+
     async def sweep(self) -> SweepResult:
-        """Emergency sweep: pause, cancel everything, close everything, verify flat."""
+        """Emergency sweep: pause, close every position, cancel every order, until the exchange reads flat."""
+        task = self.start_sweep()
+        if task is None:
+            why = self._sweep_refusal()
+            return SweepResult(0, 0, (), False, f"NOT flat: sweep not started: {why}", reasons=(why,))
+        # Shielded: a caller that goes away must not take the sweep with it.
+        return await asyncio.shield(task)
+
+    def _sweep_refusal(self) -> str:
+        if self.croupier is None or self.status in ("STARTING", "RECOVERING"):
+            return "the runtime is still starting"
+        if not self._accepting_sweeps:
+            return "shutdown is past the point of sweeping"
+        return ""
+
+    async def _run_sweep(self) -> SweepResult:
+        assert self.croupier is not None
         self.pause()
         self._journal(COMMAND, {"command": "sweep"})
         log.warning("EMERGENCY SWEEP started")
-        if self.croupier is None:
-            return SweepResult(0, 0, (), True, "nothing to sweep: not started")
-        result = await self.croupier.sweep()
-        (log.warning if result.is_flat else log.error)("sweep: %s", result.message)
+        try:
+            result = await self.croupier.sweep()
+        except Exception as exc:  # a bug, not an exchange failure (those are in the result): still reported
+            self._errors += 1
+            log.exception("sweep failed")
+            why = f"the sweep failed: {exc}"
+            result = SweepResult(0, 0, (), False, f"NOT flat: {why}", reasons=(why,))
+        self._last_sweep = result
         return result
+
+    @property
+    def sweep_outcome(self) -> SweepOutcome:
+        """How the session's last sweep ended."""
+        if self._last_sweep is None:
+            return SweepOutcome.NOT_RUN
+        return SweepOutcome.FLAT if self._last_sweep.is_flat else SweepOutcome.INCOMPLETE
 
     async def reconcile(self, apply: bool = False) -> ReconcileReport:
         from casino_tui.engine.reconcile import reconcile
@@ -706,6 +789,12 @@ class Runtime:
     def _write_report(self) -> Path | None:
         snap = self.snapshot()
         c = snap.counters
+        check = self.exit_check
+        unprotected = tuple(self._unprotected_lines())
+        open_positions = self.open_position_count
+        if check is not None and check.is_verified:
+            open_positions = len(check.positions)
+        self.exit_code = exit_code_for(self.sweep_outcome, len(unprotected), open_positions)
         report = SessionReport(
             exchange=self.exchange.name,
             mode=self.mode,
@@ -713,7 +802,7 @@ class Runtime:
             trades=c.trades,
             realized_pnl=round(c.realized_pnl, 6),
             fees=round(c.fees, 6),
-            open_positions=self.open_position_count,
+            open_positions=open_positions,
             brackets_opened=c.brackets_opened,
             brackets_closed=c.brackets_closed,
             errors=c.errors,
@@ -726,6 +815,10 @@ class Runtime:
             clock=self.clock.label,
             started_at=utc_iso(self._started_ms),
             ended_at=utc_iso(now := self.clock.now_ms()),
+            sweep=self.sweep_outcome,
+            unprotected_at_exit=len(unprotected),
+            unprotected=unprotected,
+            exit_code=self.exit_code,
         )
         if self.paths is None:
             return None

@@ -50,6 +50,7 @@ class BracketCloser:
         self._tracker = tracker
         self._attempts = attempts
         self._finishing: set[str] = set()
+        self.cancelled = 0  # legs this closer cancelled (the exchange answered with the cancelled order)
         self._gone: OrderedDict[str, OrderStatus] = OrderedDict()  # leg client id -> its final status
 
     # -- what the exchange said about legs ----------------------------------------------------------------
@@ -148,8 +149,7 @@ class BracketCloser:
                         )
                         failed.append(cid)
                         continue
-                    # None is -2011: the leg was already filled, cancelled or expired; that is the goal.
-                    self.note_leg(cid, answer.status if answer is not None else OrderStatus.CANCELED)
+                    self._note_cancel_answer(cid, answer)
                 pending = failed
                 if not pending:
                     break
@@ -179,4 +179,10 @@ class BracketCloser:
                 "%s: stray leg %s not cancelled: %s", bracket.id, cid, exc, extra={"symbol": bracket.symbol}
             )
             return
+        self._note_cancel_answer(cid, answer)
+
+    def _note_cancel_answer(self, cid: str, answer: OrderUpdate | None) -> None:
+        # None is -2011: the leg was already filled, cancelled or expired; that is the goal too.
         self.note_leg(cid, answer.status if answer is not None else OrderStatus.CANCELED)
+        if answer is not None:
+            self.cancelled += 1

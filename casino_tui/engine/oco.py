@@ -58,7 +58,7 @@ class OCOManager:
         *,
         next_bracket_seq: int = 1,
         max_closed: int = 200,
-        sweep_rounds: int = 5,
+        sweep_rounds: int = 8,
         close_attempts: int = 3,
         on_transition: TransitionHook | None = None,
     ) -> None:
@@ -97,6 +97,11 @@ class OCOManager:
 
     def bracket_for(self, symbol: str) -> Bracket | None:
         return self._active.get(symbol)
+
+    @property
+    def legs_cancelled(self) -> int:
+        """TP/SL legs the closer has cancelled so far (the sweep reports its share)."""
+        return self._closer.cancelled
 
     def restore(self, brackets: list[Bracket]) -> None:
         """Manage brackets of a previous run again (state snapshot); closed ones only join the history."""
@@ -218,7 +223,8 @@ class OCOManager:
         """A position that went flat while its bracket was closing settles the bracket."""
         for pos in update.positions:
             bracket = self._active.get(pos.symbol)
-            if bracket is not None and pos.qty == 0 and bracket.state is S.CLOSING and bracket.has_entry_fill:
+            settling = bracket is not None and bracket.state in (S.CLOSING, S.PROTECT_FAILED)
+            if settling and pos.qty == 0 and bracket.has_entry_fill:
                 self._spawn(self._closer.finish(bracket, None), f"finish-{bracket.id}")
 
     def _on_entry(self, bracket: Bracket, update: OrderUpdate) -> None:
@@ -275,13 +281,15 @@ class OCOManager:
         if leg is Leg.CLOSE or not current:
             return
         if bracket.state in _OPEN:
-            # Never leave a position without its stop: put the leg back.
+            # Never leave a position without its stop: put the leg back. During a sweep the position is being
+            # closed; if it cannot be, the sweep puts the leg back when it ends (`resume_protection`).
             log.warning(
-                "%s: %s leg %s %s; re-placing it",
+                "%s: %s leg %s %s; %s",
                 bracket.id,
                 leg.name,
                 update.client_id,
                 status,
+                "put back after the sweep" if self.is_sweeping else "re-placing it",
                 extra={"symbol": bracket.symbol},
             )
             if leg is Leg.TP:
@@ -292,6 +300,8 @@ class OCOManager:
                 bracket.sl_generation += 1
             if bracket.state is S.PROTECTED:
                 self.move(bracket, S.OPEN_UNPROTECTED)
+            if self.is_sweeping:
+                return
             if max(bracket.tp_generation, bracket.sl_generation) >= MAX_LEG_GENERATIONS:
                 why = f"{leg.name} leg cancelled {MAX_LEG_GENERATIONS} times"
                 self._spawn(self._placer.give_up(bracket, why), f"protect-failed-{bracket.id}")
@@ -300,7 +310,8 @@ class OCOManager:
 
     def _on_exit_progress(self, bracket: Bracket, leg: Leg, update: OrderUpdate) -> None:
         """A TP/SL leg triggered or filled, or our closing order filled."""
-        reason = {Leg.TP: CloseReason.TP, Leg.SL: CloseReason.SL}.get(leg)
+        # Only the sweep closes a bracket that is still open; every other close starts from a given-up state.
+        reason = {Leg.TP: CloseReason.TP, Leg.SL: CloseReason.SL, Leg.CLOSE: CloseReason.SWEEP}.get(leg)
         if bracket.state in _OPEN:
             self.move(bracket, S.CLOSING, reason)
         elif bracket.state is S.PROTECT_FAILED:
@@ -315,6 +326,12 @@ class OCOManager:
             self._spawn(self._closer.finish(bracket, update.client_id), f"finish-{bracket.id}")
 
     # -- protection -------------------------------------------------------------------------------------
+
+    def resume_protection(self) -> None:
+        """Put back the legs of every open bracket that lacks one (after a sweep that left positions)."""
+        for bracket in self.active:
+            if bracket.state is S.OPEN_UNPROTECTED and bracket.has_entry_fill:
+                self._ensure_protection(bracket)
 
     def _ensure_protection(self, bracket: Bracket) -> None:
         if bracket.id in self._protecting:

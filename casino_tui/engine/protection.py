@@ -83,7 +83,10 @@ class LegPlacer:
                     return
 
     async def give_up(self, bracket: Bracket, why: str) -> None:
-        """Protection failed: PROTECT_FAILED, then close the position (a no-op unless OPEN_UNPROTECTED)."""
+        """Protection failed: PROTECT_FAILED, then close the position (a no-op unless OPEN_UNPROTECTED).
+
+        The bracket moves on to CLOSING only when the exchange takes the close; until then it says what it is.
+        """
         if bracket.state is not S.OPEN_UNPROTECTED:
             return
         self._oco.errors += 1
@@ -95,5 +98,4 @@ class LegPlacer:
             extra={"symbol": bracket.symbol},
         )
         self._oco.move(bracket, S.PROTECT_FAILED, CloseReason.PROTECT_FAILED)
-        self._oco.move(bracket, S.CLOSING)
         await self._closer.close(bracket)

@@ -36,11 +36,13 @@ TRADED = ["BTCUSDT", "ETHUSDT"]  # SOLUSDT exists on the exchange but the sessio
 
 
 class StubbornSim(SimExchange):
-    """The sim, except that it refuses to cancel the client ids in `refuse_cancel` and refuses reduce-only
-    market orders on the symbols in `refuse_close` (a failing exchange for the failure paths)."""
+    """The sim, except that it refuses to cancel the client ids in `refuse_cancel`, refuses reduce-only
+    market orders on the symbols in `refuse_close` and stop-losses on the symbols in `refuse_stop` (a failing
+    exchange for the failure paths)."""
 
     refuse_cancel: set[str]
     refuse_close: set[str]
+    refuse_stop: set[str]
 
     async def cancel_order(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate:
         if client_id in self.refuse_cancel:
@@ -50,6 +52,8 @@ class StubbornSim(SimExchange):
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
         if request.reduce_only and request.symbol in self.refuse_close:
             raise RejectedError("ReduceOnly Order is rejected.", -2022)
+        if request.type is OrderType.STOP_MARKET and request.symbol in self.refuse_stop:
+            raise RejectedError("Order would immediately trigger.", -2021)
         return await super().place_order(request)
 
 
@@ -170,7 +174,7 @@ async def make_world(tmp_path):
     async def make(pct: float = 0.01, seed: int = 11) -> World:
         clock = ManualClock()
         sim = StubbornSim(SimConfig(seed=seed), SYMBOLS, clock, autorun=False)
-        sim.refuse_cancel, sim.refuse_close = set(), set()
+        sim.refuse_cancel, sim.refuse_close, sim.refuse_stop = set(), set(), set()
         journal = Journal(tmp_path / f"journal-{len(worlds)}.db", clock.now_ms)
         config = TradingConfig(notional_usdt=500.0, take_profit_pct=pct, stop_loss_pct=pct)
         world = World(sim, clock, journal, config)
@@ -536,16 +540,20 @@ async def test_qty_mismatch_with_sized_legs_replaces_them(world: World) -> None:
         assert found is not None and found.status is OrderStatus.CANCELED
 
 
-async def test_bracket_left_closing_by_a_refused_sweep_is_readopted_and_protected(world: World) -> None:
-    bracket = await world.open_protected("BTCUSDT")
+async def test_bracket_that_gave_up_on_a_position_it_could_not_close_is_readopted_and_protected(
+    world: World,
+) -> None:
+    world.sim.refuse_stop = {"BTCUSDT"}
     world.sim.refuse_close = {"BTCUSDT"}
-    result = await world.croupier.sweep()
+    decision = Decision(symbol="BTCUSDT", side=Side.BUY, score=0.5, ts_ms=world.clock.now_ms())
+    bracket = await world.croupier.open_bracket(decision, await world.price("BTCUSDT"))
     await world.settle()
-    assert not result.is_flat and bracket.state is BracketState.CLOSING
-    assert await world.sim.open_orders() == [], "the sweep took the stop: the position is naked"
+    assert bracket is not None and bracket.state is BracketState.PROTECT_FAILED, "no close reached the book"
+    assert await world.sim.open_orders() == [], "no stop was accepted: the position is naked"
+    world.sim.refuse_stop = set()
 
     report = await assert_diff_changes_nothing(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
-    assert "CLOSING" in report.items[0].local
+    assert "PROTECT_FAILED" in report.items[0].local
     await apply_and_check_clean(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
     assert (bracket.state, bracket.close_reason) == (BracketState.CLOSED, CloseReason.RECONCILED)
     adopted = world.croupier.oco.bracket_for("BTCUSDT")
