@@ -94,10 +94,11 @@ class CircuitBreaker:
     def end_cooldown(self) -> bool:
         """Go half-open now: the exchange answered elsewhere (a socket reconnected), so trial calls may test
         this group at once. A forced cooldown is kept. True if the breaker was open and now is half-open."""
-        if self.status is not BreakerStatus.OPEN or self._forced:
+        status = self.status
+        if status is not BreakerStatus.OPEN or self._forced:
             return False
         self._opened_at_ms = self._clock.now_ms() - self._open_ms
-        return self.status is BreakerStatus.HALF_OPEN
+        return self.status is BreakerStatus.HALF_OPEN  # re-read: the cooldown has just run out
 
     def allow(self) -> bool:
         """Whether a call may go out now; in HALF_OPEN at most `trial_calls` trials are in flight at once."""
