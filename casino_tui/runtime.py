@@ -22,7 +22,7 @@ from casino_tui.clock import Clock, ManualClock, SimClock, WallClock
 from casino_tui.config import Config
 from casino_tui.control import ReconcileReport, SweepResult
 from casino_tui.engine import retries
-from casino_tui.engine.brackets import Bracket, bracket_id
+from casino_tui.engine.brackets.machine import Bracket, bracket_id
 from casino_tui.engine.candles import CandleBook
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.engine import Engine
@@ -334,7 +334,7 @@ class Runtime:
         """One line per position left without a stop-loss the exchange confirmed (none before the check)."""
         if self.exit_check is None:
             return []
-        held = self.croupier.oco.active if self.croupier is not None else ()
+        held = self.croupier.book.active if self.croupier is not None else ()
         return unprotected_lines(self.exit_check, held)
 
     async def _safe(self, coro) -> object:

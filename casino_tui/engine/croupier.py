@@ -1,4 +1,5 @@
-"""Croupier: the trading side of the engine behind one facade (OCOManager + PositionTracker + OrderExecutor).
+"""Croupier: the trading side of the engine behind one facade (BracketBook + OCOManager + PositionTracker +
+OrderExecutor).
 
 The Runtime hands it decisions and exchange events; it hands back brackets, rows for the Brackets pane and
 session counters.
@@ -13,9 +14,10 @@ from typing import Any
 from casino_tui.clock import Clock
 from casino_tui.config import TradingConfig
 from casino_tui.control import SweepResult
-from casino_tui.engine.brackets import Bracket, BracketState
+from casino_tui.engine.brackets.book import BracketBook
+from casino_tui.engine.brackets.machine import Bracket, BracketState
+from casino_tui.engine.brackets.oco import OCOManager
 from casino_tui.engine.executor import OrderExecutor, OrderJournal
-from casino_tui.engine.oco import OCOManager
 from casino_tui.engine.positions import PositionTracker
 from casino_tui.model import AccountUpdate, Decision, OrderUpdate, SymbolRules
 from casino_tui.port import Exchange
@@ -47,15 +49,8 @@ class Croupier:
         self.journal = journal
         self.tracker = PositionTracker()
         self.executor = executor or OrderExecutor(exchange, clock, journal)
-        self.oco = OCOManager(
-            self.executor,
-            rules,
-            config,
-            clock,
-            self.tracker,
-            next_bracket_seq=next_bracket_seq,
-            on_transition=self._journal_transition,
-        )
+        self.book = BracketBook(clock, next_seq=next_bracket_seq, on_transition=self._journal_transition)
+        self.oco = OCOManager(self.book, self.executor, rules, config, clock, self.tracker)
         self._journal_errors = 0
 
     # -- commands and events ----------------------------------------------------------------------------
@@ -83,25 +78,25 @@ class Croupier:
 
     def restore(self, brackets: list[Bracket]) -> None:
         """Take back the active brackets of a previous run (from the state snapshot) before reconcile."""
-        self.oco.restore(brackets)
+        self.book.restore(brackets)
 
     async def wait_idle(self) -> None:
-        await self.oco.wait_idle()
+        await self.book.wait_idle()
 
     # -- read side --------------------------------------------------------------------------------------
 
     @property
     def brackets(self) -> tuple[Bracket, ...]:
         """Active brackets, then the recent closed ones (oldest first)."""
-        return self.oco.active + self.oco.closed
+        return self.book.active + self.book.closed
 
     @property
     def open_count(self) -> int:
-        return len(self.oco.active)
+        return self.book.open_count
 
     @property
     def next_bracket_seq(self) -> int:
-        return self.oco.next_bracket_seq
+        return self.book.next_seq
 
     @property
     def trades(self) -> int:
@@ -109,11 +104,11 @@ class Croupier:
 
     @property
     def brackets_opened(self) -> int:
-        return self.oco.brackets_opened
+        return self.book.brackets_opened
 
     @property
     def brackets_closed(self) -> int:
-        return self.oco.brackets_closed
+        return self.book.brackets_closed
 
     @property
     def realized_pnl(self) -> float:
@@ -129,12 +124,12 @@ class Croupier:
 
     @property
     def errors(self) -> int:
-        return self.oco.errors + self.executor.errors + self._journal_errors
+        return self.book.errors + self.executor.errors + self._journal_errors
 
     def bracket_rows(self, now_ms: int, recent: int = RECENT_ROWS) -> tuple[BracketRow, ...]:
         """Active brackets first (newest first), then up to `recent` closed ones."""
-        active = sorted(self.oco.active, key=lambda b: b.seq, reverse=True)
-        closed = list(self.oco.closed)[-recent:][::-1] if recent > 0 else []
+        active = sorted(self.book.active, key=lambda b: b.seq, reverse=True)
+        closed = list(self.book.closed)[-recent:][::-1] if recent > 0 else []
         return tuple(self._row(b, now_ms) for b in active + closed)
 
     def _row(self, bracket: Bracket, now_ms: int) -> BracketRow:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from casino_tui.clock import Clock
-from casino_tui.engine.brackets import Bracket
+from casino_tui.engine.brackets.machine import Bracket
+from casino_tui.engine.brackets.sweep import ExchangeBook
 from casino_tui.engine.executor import OrderExecutor
-from casino_tui.engine.sweep import ExchangeBook
 from casino_tui.model import OrderType, OrderUpdate, Position
 from casino_tui.port import ExchangeError
 

@@ -27,7 +27,7 @@ import msgspec
 
 from casino_tui.clock import Clock
 from casino_tui.control import ReconcileItem, ReconcileReport
-from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg
+from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.journal import RECONCILE, Journal
 from casino_tui.model import (
@@ -87,9 +87,9 @@ async def reconcile(
     to `journal`, or to the croupier's journal when that one can `append`. Without it nothing changes.
     Raises ExchangeError when the exchange cannot be read at all.
     """
-    oco, executor = croupier.oco, croupier.executor
+    book, executor = croupier.book, croupier.executor
     # A bracket half-way through opening or protecting is not a difference: let that work finish first.
-    await oco.wait_entries()
+    await book.wait_entries()
     await croupier.wait_idle()
     # Orders before positions: a leg that fills between the two reads then shows as a vanished bracket
     # (looked up, closed TP/SL), never as a naked position that would get a stop for a position now gone.
@@ -98,10 +98,10 @@ async def reconcile(
     balance = await executor.query(exchange.balance)
     planner = _Planner(exchange, croupier)
     actions: list[_Action] = []
-    symbols = sorted({*positions, *(b.symbol for b in oco.active), *(o.symbol for o in orders)})
+    symbols = sorted({*positions, *(b.symbol for b in book.active), *(o.symbol for o in orders)})
     for symbol in symbols:
         symbol_orders = [o for o in orders if o.symbol == symbol]
-        actions += await planner.plan(symbol, positions.get(symbol), symbol_orders, oco.bracket_for(symbol))
+        actions += await planner.plan(symbol, positions.get(symbol), symbol_orders, book.bracket_for(symbol))
     if apply:
         if journal is None and hasattr(croupier.journal, "append"):
             journal = croupier.journal  # type: ignore[assignment]
@@ -397,7 +397,7 @@ class _Planner:
                 if order is not None and leg not in sized:
                     croupier.on_order_update(order)  # the live leg's NEW acknowledges it
             if entry_fill is None:
-                oco.forget_legs(bracket, missing + sized)
+                croupier.book.forget_legs(bracket, missing + sized)
                 for leg in sized:
                     order = legs[leg]
                     if order is not None:
@@ -434,7 +434,7 @@ class _Planner:
                 return f"{stale.id}'s legs would not cancel"
             if not await self._ensure_rules(symbol):
                 return "no symbol rules for it on the exchange"
-            bracket = oco.adopt(
+            bracket = self._croupier.book.adopt(
                 symbol, position.side, abs(position.qty), position.entry_price, "adopted by reconcile"
             )
             if await oco.protect(bracket):
@@ -471,13 +471,13 @@ async def _apply(
     actions: list[_Action], croupier: Croupier, journal: ReconcileJournal | None
 ) -> list[ReconcileItem]:
     """Run the actions symbol by symbol under the symbol's lock, phase by phase; journal each result."""
-    oco = croupier.oco
+    book = croupier.book
     done: list[ReconcileItem] = []
     by_symbol: dict[str, list[_Action]] = {}
     for action in actions:
         by_symbol.setdefault(action.symbol, []).append(action)
     for symbol, todo in by_symbol.items():
-        async with oco.symbol_lock(symbol):
+        async with book.symbol_lock(symbol):
             for action in sorted(todo, key=lambda a: a.phase):
                 detail = await _run(action, croupier)
                 for item in action.items:
@@ -489,10 +489,10 @@ async def _apply(
 
 
 async def _run(action: _Action, croupier: Croupier) -> str:
-    oco = croupier.oco
-    if oco.is_sweeping:
+    book = croupier.book
+    if book.is_sweeping:
         return "skipped: a sweep is running"
-    current = oco.bracket_for(action.symbol)
+    current = book.bracket_for(action.symbol)
     if action.guarded and (
         current is not action.expect or (current is not None and current.state is not action.expect_state)
     ):

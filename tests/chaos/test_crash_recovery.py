@@ -21,7 +21,7 @@ import pytest
 from casino_tui.clock import ManualClock
 from casino_tui.config import Config, ExchangeConfig, PlayerConfig, RuntimeConfig, SensorsConfig
 from casino_tui.crashpoints import POINTS
-from casino_tui.engine.brackets import Bracket, BracketState, Leg, bracket_id, client_id
+from casino_tui.engine.brackets.machine import Bracket, BracketState, Leg, bracket_id, client_id
 from casino_tui.engine.journal import Journal
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.model import OrderRequest, OrderType, Side
@@ -111,7 +111,7 @@ async def test_restart_after_a_kill_between_stop_and_take_profit_keeps_the_stop_
             assert croupier is not None
             await croupier.wait_idle()
 
-            recovered = croupier.oco.bracket_for(SYMBOL)
+            recovered = croupier.book.bracket_for(SYMBOL)
             assert recovered is not None and recovered.id == bracket.id
             assert recovered.state is BracketState.PROTECTED, (recovered.state, recovered.note)
             assert recovered.sl_client_id == sl_id, "the restart must take over the stop it had sent"

@@ -27,7 +27,7 @@ from casino_tui.config import (
     SensorsConfig,
     TradingConfig,
 )
-from casino_tui.engine.brackets import Bracket, BracketState
+from casino_tui.engine.brackets.machine import Bracket, BracketState
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.rest import EndpointGroup
 from casino_tui.model import OrderRequest, OrderType

@@ -18,7 +18,7 @@ import pytest
 from connector_support import SYMBOLS, Recorder, exchange_for
 
 from casino_tui.config import TradingConfig
-from casino_tui.engine.brackets import BracketState
+from casino_tui.engine.brackets.machine import BracketState
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
 from casino_tui.engine.retries import MAX_SENDS_PER_ORDER

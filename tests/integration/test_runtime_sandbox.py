@@ -33,7 +33,7 @@ from casino_tui.config import (
     SensorsConfig,
     TradingConfig,
 )
-from casino_tui.engine.brackets import BracketState
+from casino_tui.engine.brackets.machine import BracketState
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.model import OrderType, Side
 from casino_tui.paths import state_paths

@@ -14,7 +14,7 @@ from rich.text import Text
 from casino_tui.app import CasinoApp
 from casino_tui.clock import ManualClock
 from casino_tui.config import load_config
-from casino_tui.engine.brackets import Bracket, BracketState
+from casino_tui.engine.brackets.machine import Bracket, BracketState
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.model import OrderRequest, OrderType, OrderUpdate
 from casino_tui.runtime import Runtime

@@ -4,7 +4,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from casino_tui.engine.brackets import TRANSITIONS, Bracket, BracketState, CloseReason, IllegalTransition
+from casino_tui.engine.brackets.machine import (
+    TRANSITIONS,
+    Bracket,
+    BracketState,
+    CloseReason,
+    IllegalTransition,
+)
 from casino_tui.model import Side
 
 

@@ -5,7 +5,7 @@ import re
 import msgspec
 import pytest
 
-from casino_tui.engine.brackets import (
+from casino_tui.engine.brackets.machine import (
     TRANSITIONS,
     Bracket,
     BracketState,

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from casino_tui.clock import ManualClock
-from casino_tui.engine.brackets import BracketState, CloseReason, Leg, client_id
+from casino_tui.engine.brackets.machine import BracketState, CloseReason, Leg, client_id
 from casino_tui.model import Decision, OrderStatus, OrderType, Side
 from casino_tui.port import RejectedError, RetriableError, UnknownOutcomeError
 from tests.unit.fakes import FakeExchange, make_croupier, settle
@@ -223,7 +223,7 @@ async def test_concurrent_decisions_for_one_symbol_open_one_bracket(fake, clock)
 
 async def test_client_ids_continue_from_the_persisted_counter(fake, clock):
     croupier = make_croupier(fake, clock)
-    croupier.oco.next_bracket_seq = 41
+    croupier.book.next_seq = 41
     bracket = await open_protected(fake, croupier)
     assert bracket.id == "B000041" and bracket.entry_client_id.startswith("ct000041E")
     assert croupier.next_bracket_seq == 42

@@ -13,7 +13,7 @@ import pytest
 from casino_tui.clock import ManualClock
 from casino_tui.config import SimConfig, TradingConfig
 from casino_tui.control import ReconcileReport
-from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
+from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
 from casino_tui.engine.journal import RECONCILE, Journal
@@ -264,7 +264,7 @@ async def test_unknown_position_is_adopted_into_a_new_protected_bracket(world: W
     assert "SHORT 0.5" in report.items[0].exchange and report.items[0].local == "no bracket"
 
     await apply_and_check_clean(world, [("UNKNOWN_POSITION", "ETHUSDT", "ADOPT")])
-    bracket = world.croupier.oco.bracket_for("ETHUSDT")
+    bracket = world.croupier.book.bracket_for("ETHUSDT")
     assert bracket is not None and bracket.state is BracketState.PROTECTED
     assert (bracket.id, bracket.side, bracket.qty, bracket.entry_price) == (
         bracket_id(seq),
@@ -316,7 +316,7 @@ async def test_adopting_cancels_the_positions_foreign_conditional_orders_first(w
     assert "1 stop(s) live" in adopt.exchange
 
     await apply_and_check_clean(world, expected)
-    bracket = world.croupier.oco.bracket_for("BTCUSDT")
+    bracket = world.croupier.book.bracket_for("BTCUSDT")
     assert bracket is not None and bracket.is_protected
     legs = await world.legs("BTCUSDT")
     assert legs == {
@@ -335,7 +335,7 @@ async def test_position_in_a_symbol_the_session_does_not_trade_is_adopted_with_f
     assert "SOLUSDT" not in world.croupier.rules
     await assert_diff_changes_nothing(world, [("UNKNOWN_POSITION", "SOLUSDT", "ADOPT")])
     await apply_and_check_clean(world, [("UNKNOWN_POSITION", "SOLUSDT", "ADOPT")])
-    bracket = world.croupier.oco.bracket_for("SOLUSDT")
+    bracket = world.croupier.book.bracket_for("SOLUSDT")
     assert bracket is not None and bracket.is_protected and "SOLUSDT" in world.croupier.rules
 
 
@@ -434,7 +434,7 @@ async def test_restored_bracket_whose_position_was_closed_by_hand_is_marked_clos
         OrderRequest("ETHUSDT", Side.SELL, OrderType.MARKET, bracket.qty, "by-hand", reduce_only=True)
     )
     croupier = world.new_croupier(saved)
-    (restored,) = croupier.oco.active
+    (restored,) = croupier.book.active
 
     await assert_diff_changes_nothing(world, [("VANISHED_BRACKET", "ETHUSDT", "MARK_CLOSED")])
     await apply_and_check_clean(world, [("VANISHED_BRACKET", "ETHUSDT", "MARK_CLOSED")])
@@ -556,7 +556,7 @@ async def test_bracket_that_gave_up_on_a_position_it_could_not_close_is_readopte
     assert "PROTECT_FAILED" in report.items[0].local
     await apply_and_check_clean(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
     assert (bracket.state, bracket.close_reason) == (BracketState.CLOSED, CloseReason.RECONCILED)
-    adopted = world.croupier.oco.bracket_for("BTCUSDT")
+    adopted = world.croupier.book.bracket_for("BTCUSDT")
     assert adopted is not None and adopted.is_protected and adopted.seq == bracket.seq + 1
     assert adopted.qty == bracket.qty
 
@@ -622,7 +622,7 @@ async def test_position_flipped_behind_the_back_closes_the_bracket_and_adopts_th
 
     await apply_and_check_clean(world, expected)
     assert (bracket.state, bracket.close_reason) == (BracketState.CLOSED, CloseReason.RECONCILED)
-    adopted = world.croupier.oco.bracket_for("BTCUSDT")
+    adopted = world.croupier.book.bracket_for("BTCUSDT")
     assert adopted is not None and adopted.side is Side.SELL and adopted.is_protected
     legs = await world.sim.open_orders("BTCUSDT")
     assert sorted(o.client_id for o in legs) == sorted((adopted.sl_client_id, adopted.tp_client_id))
@@ -631,7 +631,7 @@ async def test_position_flipped_behind_the_back_closes_the_bracket_and_adopts_th
 
 async def test_restored_bracket_whose_leg_acks_were_lost_adopts_the_live_legs(world: World) -> None:
     await world.open_protected("ETHUSDT")
-    (saved,) = copies(world.croupier.oco.active)
+    (saved,) = copies(world.croupier.book.active)
     saved.state, saved.tp_acked, saved.sl_acked = BracketState.OPEN_UNPROTECTED, False, False
     croupier = world.new_croupier([saved])
     orders_before = await world.sim.open_orders()
@@ -639,7 +639,7 @@ async def test_restored_bracket_whose_leg_acks_were_lost_adopts_the_live_legs(wo
     report = await assert_diff_changes_nothing(world, [("NAKED_POSITION", "ETHUSDT", "ADOPT")])
     assert "TP and SL live" in report.items[0].exchange
     await apply_and_check_clean(world, [("NAKED_POSITION", "ETHUSDT", "ADOPT")])
-    (bracket,) = croupier.oco.active
+    (bracket,) = croupier.book.active
     assert bracket.is_protected
     assert await world.sim.open_orders() == orders_before, "nothing placed, nothing cancelled"
 
@@ -648,14 +648,14 @@ async def test_crash_between_stop_and_take_profit_places_only_the_take_profit(wo
     bracket = await world.open_protected("BTCUSDT")
     async with world.behind_the_back():  # as if the TP had never been sent
         world.sim.matching.cancel("BTCUSDT", bracket.tp_client_id, True)
-    (saved,) = copies(world.croupier.oco.active)
+    (saved,) = copies(world.croupier.book.active)
     saved.state, saved.tp_client_id, saved.tp_acked = BracketState.OPEN_UNPROTECTED, "", False
     croupier = world.new_croupier([saved])
 
     report = await assert_diff_changes_nothing(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
     assert report.items[0].exchange.endswith("no take-profit")
     await apply_and_check_clean(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
-    (restored,) = croupier.oco.active
+    (restored,) = croupier.book.active
     assert restored.is_protected and restored.sl_client_id == bracket.sl_client_id
     legs = await world.legs("BTCUSDT")
     assert legs == {

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from casino_tui.engine.brackets import BracketState
+from casino_tui.engine.brackets.machine import BracketState
 from casino_tui.engine.report import EXIT_NOT_FLAT, EXIT_OK, EXIT_UNPROTECTED
 from tests.unit.outage_sim import HELD, Outage, build_runtime, has_stop, read_report, start_fast
 
@@ -182,13 +182,13 @@ async def test_a_sweep_that_cannot_reach_the_exchange_changes_no_bracket_and_sto
     runtime = build_runtime(tmp_path)
     await start_fast(runtime)
     runtime.exchange.down = Outage.ORDERS
-    before = {b.id: b.state for b in runtime.croupier.oco.active}
+    before = {b.id: b.state for b in runtime.croupier.book.active}
 
     result = await runtime.sweep()
 
     assert not result.is_flat and result.remaining_positions == tuple(sorted(HELD))
     assert all("close did not reach the exchange" in why for why in result.reasons)
-    assert {b.id: b.state for b in runtime.croupier.oco.active} == before
+    assert {b.id: b.state for b in runtime.croupier.book.active} == before
     assert set(before.values()) == {BracketState.PROTECTED}
     runtime.exchange.down = Outage.NONE
     await runtime.shutdown()

@@ -13,19 +13,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import msgspec
 
 from casino_tui.clock import Clock
 from casino_tui.control import SweepResult
-from casino_tui.engine.brackets import BracketState, CloseReason, Leg, client_id
+from casino_tui.engine.brackets.book import BracketBook
+from casino_tui.engine.brackets.closing import BracketCloser
+from casino_tui.engine.brackets.machine import BracketState, CloseReason, Leg, client_id
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
 from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, Position, SymbolRules
 from casino_tui.port import ExchangeError, RejectedError
-
-if TYPE_CHECKING:
-    from casino_tui.engine.oco import OCOManager
 
 log = logging.getLogger("casino.oco")
 
@@ -65,19 +64,27 @@ class _Tally(msgspec.Struct, kw_only=True):
 
 
 class Sweeper:
-    """Runs emergency sweeps over one OCOManager's brackets; no entry opens while a sweep runs."""
+    """Runs emergency sweeps over the book's brackets; no entry opens while a sweep runs.
+
+    The brackets' own legs are cancelled by `closer` once their position is closed; `on_update` is the
+    OCOManager's order handler, which every answer the sweep gets goes through.
+    """
 
     def __init__(
         self,
-        oco: OCOManager,
+        book: BracketBook,
         executor: OrderExecutor,
+        closer: BracketCloser,
         rules: dict[str, SymbolRules],
         clock: Clock,
+        on_update: Callable[[OrderUpdate], None],
         *,
         rounds: int = 8,
     ) -> None:
-        self._oco = oco
+        self._book = book
         self._executor = executor
+        self._closer = closer
+        self._on_update = on_update
         self._rules = rules
         self._clock = clock
         self._rounds = rounds
@@ -85,22 +92,16 @@ class Sweeper:
 
     async def run(self) -> SweepResult:
         """Close every position and cancel every order, round after round, until the exchange reads flat."""
-        oco = self._oco
-        oco.is_sweeping = True
         self._sweeps += 1
-        closer_cancels = oco.legs_cancelled
+        closer_cancels = self._closer.cancelled
         tally = _Tally()
-        try:
+        with self._book.sweeping():
             # Let entries already in flight finish, so nothing opens behind the sweep's back.
-            await oco.wait_entries()
+            await self._book.wait_entries()
             final, last = await self._rounds_until_flat(tally)
-            tally.cancelled += oco.legs_cancelled - closer_cancels
+            tally.cancelled += self._closer.cancelled - closer_cancels
             if final is not None:
                 await self._retire_gone(final)
-        finally:
-            oco.is_sweeping = False
-        # A leg the exchange dropped during the sweep was not put back then; it is now, for what is left.
-        oco.resume_protection()
         result = self._result(final, last, tally)
         (log.warning if result.is_flat else log.error)("sweep: %s", result.message)
         return result
@@ -131,7 +132,7 @@ class Sweeper:
             orders = await self._executor.query(exchange.open_orders)
             positions = await self._executor.query(exchange.positions)
         except ExchangeError as exc:
-            self._oco.errors += 1
+            self._book.count_error()
             tally.read_error, tally.failed = f"the exchange could not be read: {exc}", True
             log.error("sweep: the exchange could not be read: %s", exc)
             return None
@@ -145,7 +146,7 @@ class Sweeper:
         strays = [o for o in book.orders if not book.guards(o)]
         tally.cancelled += sum(await asyncio.gather(*(self._cancel(o, semaphore, tally) for o in strays)))
         # A bracket's own legs are cancelled by its closer once the close fills; anything else by the sweep.
-        owned = {cid for b in self._oco.active for cid in (b.tp_client_id, b.sl_client_id) if cid}
+        owned = {cid for b in self._book.active for cid in (b.tp_client_id, b.sl_client_id) if cid}
         symbols = list(book.positions)
         filled = await asyncio.gather(
             *(self._close(book.positions[s], semaphore, round_no, tally) for s in symbols)
@@ -154,14 +155,14 @@ class Sweeper:
         guards = [o for o in book.orders if o.symbol in flat and book.guards(o) and o.client_id not in owned]
         tally.cancelled += sum(await asyncio.gather(*(self._cancel(o, semaphore, tally) for o in guards)))
         # The next read must see what the closers did with the legs.
-        await self._oco.wait_idle()
+        await self._book.wait_idle()
 
     async def _cancel(self, order: OrderUpdate, semaphore: asyncio.Semaphore, tally: _Tally) -> int:
         async with semaphore:
             try:
                 done = await self._executor.cancel(order.symbol, order.client_id, order.is_conditional)
             except ExchangeError as exc:
-                self._oco.errors += 1
+                self._book.count_error()
                 tally.failed = True
                 why = f"{order.symbol}: order {order.client_id} not cancelled: {exc}"
                 tally.cancel_failures[order.client_id] = why
@@ -169,7 +170,10 @@ class Sweeper:
                 return 0
         tally.cancel_failures.pop(order.client_id, None)
         # The brackets learn their legs are gone, so closing them does not cancel the legs a second time.
-        self._oco.on_cancel_answer(order.client_id, done)
+        if done is not None:
+            self._on_update(done)
+        elif self._book.route(order.client_id) is not None:
+            self._closer.note_leg(order.client_id, OrderStatus.CANCELED)  # -2011: the order is gone
         return 1 if done is not None else 0
 
     async def _close(
@@ -177,12 +181,12 @@ class Sweeper:
     ) -> bool:
         """Send one reduce-only market close; True once the exchange says it filled."""
         symbol = position.symbol
-        bracket = self._oco.bracket_for(symbol)
+        bracket = self._book.bracket_for(symbol)
         if bracket is not None:
             cid = client_id(bracket.seq, Leg.CLOSE, bracket.close_generation, symbol)
             bracket.close_generation += 1
             bracket.close_client_id = cid
-            self._oco.register(cid, bracket, Leg.CLOSE)
+            self._book.register(cid, bracket, Leg.CLOSE)
         else:
             # A position no bracket knows: the id only has to be unique and valid.
             digest = hashlib.blake2s(symbol.encode(), digest_size=4).hexdigest()
@@ -200,12 +204,12 @@ class Sweeper:
                 log.warning("sweep: close rejected: %s", exc, extra={"symbol": symbol})
                 return False
             except SEND_FAILURES as exc:
-                self._oco.errors += 1
+                self._book.count_error()
                 tally.failed = True
                 tally.close_failures[symbol] = f"{symbol}: close did not reach the exchange: {exc}"
                 log.error("sweep: close did not reach the exchange: %s", exc, extra={"symbol": symbol})
                 return False
-        self._oco.on_order_update(ack)
+        self._on_update(ack)
         if ack.status is OrderStatus.FILLED:
             tally.close_failures.pop(symbol, None)
             return True
@@ -216,10 +220,10 @@ class Sweeper:
     async def _retire_gone(self, book: ExchangeBook) -> None:
         """Brackets whose symbol the final read shows with no position and no order are closed."""
         busy = set(book.positions) | {o.symbol for o in book.orders}
-        for bracket in self._oco.active:
+        for bracket in self._book.active:
             # A pending entry needs a lookup, not a guess: reconcile settles it.
             if bracket.symbol not in busy and bracket.state is not BracketState.PENDING_ENTRY:
-                await self._oco.mark_closed(bracket, bracket.close_reason or CloseReason.SWEEP)
+                await self._closer.mark_closed(bracket, bracket.close_reason or CloseReason.SWEEP)
 
     def _result(self, final: ExchangeBook | None, last: ExchangeBook | None, tally: _Tally) -> SweepResult:
         # When the final read failed, what is left is what the last good read showed.
@@ -227,7 +231,7 @@ class Sweeper:
         if book is not None:
             remaining, orders = tuple(sorted(book.positions)), book.orders
         else:
-            remaining, orders = tuple(sorted(b.symbol for b in self._oco.active if b.has_entry_fill)), ()
+            remaining, orders = tuple(sorted(b.symbol for b in self._book.active if b.has_entry_fill)), ()
         orders_left = len(orders)
         is_flat = final is not None and final.is_flat
         reasons = [
