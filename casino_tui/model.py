@@ -55,6 +55,36 @@ class OrderStatus(enum.StrEnum):
         return self in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 
 
+class BracketState(enum.StrEnum):
+    """Where a bracket is in its life; the legal moves between them are the engine's (brackets/machine.py)."""
+
+    PENDING_ENTRY = "PENDING_ENTRY"  # the market entry is sent, no fill yet
+    OPEN_UNPROTECTED = "OPEN_UNPROTECTED"  # filled; TP and SL not both acknowledged
+    PROTECTED = "PROTECTED"  # both legs live on the exchange
+    CLOSING = "CLOSING"  # a leg fired, or we are closing the position ourselves
+    CLOSED = "CLOSED"
+    ENTRY_REJECTED = "ENTRY_REJECTED"  # the entry never filled; goes straight on to CLOSED(REJECTED)
+    PROTECT_FAILED = "PROTECT_FAILED"  # a leg could not be placed; the position is closed at once
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the bracket still occupies its symbol (everything but CLOSED)."""
+        return self is not BracketState.CLOSED
+
+
+class CloseReason(enum.StrEnum):
+    """Why a bracket closed (or is closing); NONE until there is a reason."""
+
+    NONE = ""
+    TP = "TP"
+    SL = "SL"
+    SWEEP = "SWEEP"
+    MANUAL = "MANUAL"
+    REJECTED = "REJECTED"
+    PROTECT_FAILED = "PROTECT_FAILED"
+    RECONCILED = "RECONCILED"
+
+
 class Trade(msgspec.Struct, frozen=True, gc=False):
     """One public trade (Binance aggTrade)."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from casino_tui.model import BracketState, CloseReason
 from casino_tui.port import BreakerState
 
 
@@ -60,6 +61,8 @@ class SensorVoteRow(msgspec.Struct, frozen=True):
 
 
 class BracketRow(msgspec.Struct, frozen=True):
+    """One bracket for the Brackets pane; the engine decides what is at risk, the console only shows it."""
+
     bracket_id: str
     symbol: str
     side: str
@@ -70,8 +73,10 @@ class BracketRow(msgspec.Struct, frozen=True):
     sl: float
     upnl: float
     age_s: float
-    state: str
-    is_protected: bool
+    state: BracketState
+    is_protected: bool  # both legs acknowledged
+    is_at_risk: bool  # a position without its stop-loss on the exchange
+    close_reason: CloseReason | None = None  # why a CLOSED bracket closed; None while it is active
 
 
 class LimitView(msgspec.Struct, frozen=True):

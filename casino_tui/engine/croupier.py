@@ -15,11 +15,11 @@ from casino_tui.clock import Clock
 from casino_tui.config import TradingConfig
 from casino_tui.control import SweepResult
 from casino_tui.engine.brackets.book import BracketBook
-from casino_tui.engine.brackets.machine import Bracket, BracketState
+from casino_tui.engine.brackets.machine import Bracket
 from casino_tui.engine.brackets.oco import OCOManager
 from casino_tui.engine.executor import OrderExecutor, OrderJournal
 from casino_tui.engine.positions import PositionTracker
-from casino_tui.model import AccountUpdate, Decision, OrderUpdate, SymbolRules
+from casino_tui.model import AccountUpdate, BracketState, CloseReason, Decision, OrderUpdate, SymbolRules
 from casino_tui.port import Exchange
 from casino_tui.snapshot import BracketRow
 
@@ -134,13 +134,12 @@ class Croupier:
 
     def _row(self, bracket: Bracket, now_ms: int) -> BracketRow:
         mark = self.tracker.mark(bracket.symbol) or bracket.entry_price
-        is_open = bracket.has_entry_fill and bracket.state is not BracketState.CLOSED
+        is_closed = bracket.state is BracketState.CLOSED
+        is_open = bracket.has_entry_fill and not is_closed
         upnl = (mark - bracket.entry_price) * bracket.qty * bracket.side.sign if is_open else 0.0
         since = bracket.opened_ms or bracket.created_ms
-        until = bracket.closed_ms if bracket.state is BracketState.CLOSED and bracket.closed_ms else now_ms
-        state = bracket.state.value
-        if bracket.state is BracketState.CLOSED and bracket.close_reason:
-            state = f"CLOSED({bracket.close_reason.value})"
+        until = bracket.closed_ms if is_closed and bracket.closed_ms else now_ms
+        has_reason = is_closed and bracket.close_reason is not CloseReason.NONE
         return BracketRow(
             bracket_id=bracket.id,
             symbol=bracket.symbol,
@@ -152,8 +151,10 @@ class Croupier:
             sl=bracket.sl_price,
             upnl=upnl if is_open else bracket.realized_pnl,
             age_s=max(0.0, (until - since) / 1000) if since else 0.0,
-            state=state,
+            state=bracket.state,
             is_protected=bracket.is_protected,
+            is_at_risk=bracket.is_at_risk,
+            close_reason=bracket.close_reason if has_reason else None,
         )
 
     # -- journal ----------------------------------------------------------------------------------------

@@ -27,12 +27,14 @@ import msgspec
 
 from casino_tui.clock import Clock
 from casino_tui.control import ReconcileItem, ReconcileReport
-from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg
+from casino_tui.engine.brackets.machine import Bracket, Leg
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.journal import RECONCILE, Journal
 from casino_tui.model import (
     AccountUpdate,
     Balance,
+    BracketState,
+    CloseReason,
     OrderRequest,
     OrderStatus,
     OrderType,

@@ -21,10 +21,10 @@ import pytest
 from casino_tui.clock import ManualClock
 from casino_tui.config import Config, ExchangeConfig, PlayerConfig, RuntimeConfig, SensorsConfig
 from casino_tui.crashpoints import POINTS
-from casino_tui.engine.brackets.machine import Bracket, BracketState, Leg, bracket_id, client_id
+from casino_tui.engine.brackets.machine import Bracket, Leg, bracket_id, client_id
 from casino_tui.engine.journal import Journal
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.model import BracketState, OrderRequest, OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
 from casino_tui.sandbox import running_sandbox

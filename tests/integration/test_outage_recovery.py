@@ -27,10 +27,10 @@ from casino_tui.config import (
     SensorsConfig,
     TradingConfig,
 )
-from casino_tui.engine.brackets.machine import Bracket, BracketState
+from casino_tui.engine.brackets.machine import Bracket
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.rest import EndpointGroup
-from casino_tui.model import OrderRequest, OrderType
+from casino_tui.model import BracketState, OrderRequest, OrderType
 from casino_tui.paths import state_paths
 from casino_tui.port import ExchangeError
 from casino_tui.runtime import Runtime

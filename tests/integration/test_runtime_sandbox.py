@@ -33,9 +33,8 @@ from casino_tui.config import (
     SensorsConfig,
     TradingConfig,
 )
-from casino_tui.engine.brackets.machine import BracketState
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.model import OrderType, Side
+from casino_tui.model import BracketState, OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
 from casino_tui.sandbox import SandboxServer, running_sandbox

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 from casino_tui.control import ReconcileItem, ReconcileReport, SweepResult
+from casino_tui.model import BracketState
 from casino_tui.snapshot import (
     BracketRow,
     BreakerState,
@@ -80,7 +81,8 @@ LOG_LINES = (
     ("WARNING", "croupier", "XRPUSDT", "bracket b-0003 OPEN_UNPROTECTED: waiting for SL ack"),
 )
 
-OPEN_STATES = ("OPEN_UNPROTECTED", "PROTECTED", "CLOSING", "PROTECT_FAILED")
+S = BracketState
+OPEN_STATES = (S.OPEN_UNPROTECTED, S.PROTECTED, S.CLOSING, S.PROTECT_FAILED)
 
 
 class FakeBracket:
@@ -96,7 +98,7 @@ class FakeBracket:
         tp: float,
         sl: float,
         age_s: float,
-        state: str,
+        state: BracketState,
     ) -> None:
         self.bracket_id = bracket_id
         self.symbol = symbol
@@ -110,7 +112,12 @@ class FakeBracket:
 
     @property
     def is_protected(self) -> bool:
-        return self.state == "PROTECTED"
+        return self.state is S.PROTECTED
+
+    @property
+    def is_at_risk(self) -> bool:
+        """An open position without its stop: here, one with no stop-loss price yet."""
+        return self.state in OPEN_STATES and not self.sl
 
     def upnl(self, mark: float) -> float:
         direction = 1.0 if self.side == "LONG" else -1.0
@@ -153,13 +160,13 @@ class FakeRuntime:
                 b.bracket_id: b
                 for b in (
                     FakeBracket(
-                        "b-0001", "BTCUSDT", "LONG", 0.015, 66_980.5, 68_320.1, 66_310.7, 754.0, "PROTECTED"
+                        "b-0001", "BTCUSDT", "LONG", 0.015, 66_980.5, 68_320.1, 66_310.7, 754.0, S.PROTECTED
                     ),
                     FakeBracket(
-                        "b-0002", "ETHUSDT", "SHORT", 0.42, 3_481.2, 3_411.6, 3_516.0, 192.0, "PROTECTED"
+                        "b-0002", "ETHUSDT", "SHORT", 0.42, 3_481.2, 3_411.6, 3_516.0, 192.0, S.PROTECTED
                     ),
                     FakeBracket(
-                        "b-0003", "XRPUSDT", "LONG", 1_500.0, 0.5211, 0.5315, 0.0, 4.0, "OPEN_UNPROTECTED"
+                        "b-0003", "XRPUSDT", "LONG", 1_500.0, 0.5211, 0.5315, 0.0, 4.0, S.OPEN_UNPROTECTED
                     ),
                 )
             }
@@ -199,6 +206,7 @@ class FakeRuntime:
                 age_s=b.age_s,
                 state=b.state,
                 is_protected=b.is_protected,
+                is_at_risk=b.is_at_risk,
             )
             for b in self.brackets.values()
         )
@@ -321,7 +329,7 @@ class FakeRuntime:
         self.reconcile_calls.append(apply)
         items: list[ReconcileItem] = []
         for bracket in self.brackets.values():
-            if bracket.state == "OPEN_UNPROTECTED":
+            if bracket.state is S.OPEN_UNPROTECTED:
                 items.append(
                     ReconcileItem(
                         "NAKED_POSITION",
@@ -395,14 +403,14 @@ class FakeRuntime:
         for item in items:
             if item.action == "PROTECT":
                 for bracket in self.brackets.values():
-                    if bracket.symbol == item.symbol and bracket.state == "OPEN_UNPROTECTED":
-                        bracket.state = "PROTECTED"
+                    if bracket.symbol == item.symbol and bracket.state is S.OPEN_UNPROTECTED:
+                        bracket.state = S.PROTECTED
                         bracket.sl = round(bracket.entry * 0.99, 4)
             elif item.action == "ADOPT":
                 self.unknown_positions.remove(item.symbol)
                 bracket_id = f"b-{len(self.brackets) + 100:04d}"
                 self.brackets[bracket_id] = FakeBracket(
-                    bracket_id, item.symbol, "SHORT", 3_000.0, 0.1631, 0.1598, 0.1664, 0.0, "PROTECTED"
+                    bracket_id, item.symbol, "SHORT", 3_000.0, 0.1631, 0.1598, 0.1664, 0.0, S.PROTECTED
                 )
             elif item.action == "CANCEL":
                 self.orphan_orders.remove(item.symbol)

@@ -6,8 +6,8 @@ import pytest
 
 from casino_tui.clock import ManualClock
 from casino_tui.engine.brackets.book import BracketBook
-from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg
-from casino_tui.model import Side
+from casino_tui.engine.brackets.machine import Bracket, Leg
+from casino_tui.model import BracketState, CloseReason, Side
 
 S = BracketState
 

@@ -13,7 +13,7 @@ import pytest
 from casino_tui.clock import ManualClock
 from casino_tui.config import SimConfig, TradingConfig
 from casino_tui.control import ReconcileReport
-from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
+from casino_tui.engine.brackets.machine import Bracket, Leg, bracket_id, client_id
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
 from casino_tui.engine.journal import RECONCILE, Journal
@@ -21,6 +21,8 @@ from casino_tui.engine.reconcile import reconcile, resolve_unacked
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.model import (
     AccountUpdate,
+    BracketState,
+    CloseReason,
     Decision,
     OrderRequest,
     OrderStatus,

@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from casino_tui.engine.brackets.machine import BracketState
 from casino_tui.engine.report import EXIT_NOT_FLAT, EXIT_OK, EXIT_UNPROTECTED
+from casino_tui.model import BracketState
 from tests.unit.outage_sim import HELD, Outage, build_runtime, has_stop, read_report, start_fast
 
 

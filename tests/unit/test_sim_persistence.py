@@ -15,12 +15,11 @@ import pytest
 
 from casino_tui.clock import ManualClock, SimClock
 from casino_tui.config import DEFAULT_SYMBOLS, SimConfig, load_config
-from casino_tui.engine.brackets.machine import BracketState
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.exchange.sim.market import MarketState, SimMarket
 from casino_tui.exchange.sim.matching import AccountState
 from casino_tui.exchange.sim.paper import ACCOUNT, CANDLES, DIRECTORY, PaperStore
-from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.model import BracketState, OrderRequest, OrderType, Side
 from casino_tui.paths import StatePaths
 from casino_tui.runtime import Runtime, StartupError
 

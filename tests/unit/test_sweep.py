@@ -5,8 +5,7 @@ import asyncio
 import pytest
 
 from casino_tui.clock import ManualClock
-from casino_tui.engine.brackets.machine import BracketState, CloseReason
-from casino_tui.model import Decision, OrderRequest, OrderStatus, OrderType, Side
+from casino_tui.model import BracketState, CloseReason, Decision, OrderRequest, OrderStatus, OrderType, Side
 from casino_tui.port import BreakerOpenError, RetriableError
 from tests.unit.fakes import FakeExchange, make_croupier, settle
 

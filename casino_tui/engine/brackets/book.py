@@ -16,8 +16,8 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
 from casino_tui.clock import Clock
-from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
-from casino_tui.model import Side
+from casino_tui.engine.brackets.machine import Bracket, Leg, bracket_id, client_id
+from casino_tui.model import BracketState, CloseReason, Side
 
 log = logging.getLogger("casino.oco")
 

@@ -13,10 +13,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from casino_tui.engine.brackets.book import BracketBook
-from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg, client_id
+from casino_tui.engine.brackets.machine import Bracket, Leg, client_id
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
 from casino_tui.engine.positions import PositionTracker
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, SymbolRules
+from casino_tui.model import (
+    BracketState,
+    CloseReason,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    SymbolRules,
+)
 from casino_tui.port import ExchangeError, RejectedError
 
 log = logging.getLogger("casino.oco")

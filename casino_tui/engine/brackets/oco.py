@@ -18,13 +18,15 @@ from casino_tui.config import TradingConfig
 from casino_tui.control import SweepResult
 from casino_tui.engine.brackets.book import BracketBook
 from casino_tui.engine.brackets.closing import BracketCloser
-from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg
+from casino_tui.engine.brackets.machine import Bracket, Leg
 from casino_tui.engine.brackets.protection import LegPlacer
 from casino_tui.engine.brackets.sweep import Sweeper
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor, UnresolvedOrderError
 from casino_tui.engine.positions import PositionTracker
 from casino_tui.model import (
     AccountUpdate,
+    BracketState,
+    CloseReason,
     Decision,
     OrderRequest,
     OrderStatus,

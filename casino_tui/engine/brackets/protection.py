@@ -12,9 +12,17 @@ from casino_tui.config import TradingConfig
 from casino_tui.crashpoints import crash_point
 from casino_tui.engine.brackets.book import BracketBook
 from casino_tui.engine.brackets.closing import BracketCloser
-from casino_tui.engine.brackets.machine import Bracket, BracketState, CloseReason, Leg, client_id
+from casino_tui.engine.brackets.machine import Bracket, Leg, client_id
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, SymbolRules
+from casino_tui.model import (
+    BracketState,
+    CloseReason,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    SymbolRules,
+)
 
 log = logging.getLogger("casino.oco")
 

@@ -21,9 +21,18 @@ from casino_tui.clock import Clock
 from casino_tui.control import SweepResult
 from casino_tui.engine.brackets.book import BracketBook
 from casino_tui.engine.brackets.closing import BracketCloser
-from casino_tui.engine.brackets.machine import BracketState, CloseReason, Leg, client_id
+from casino_tui.engine.brackets.machine import Leg, client_id
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, Position, SymbolRules
+from casino_tui.model import (
+    BracketState,
+    CloseReason,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    SymbolRules,
+)
 from casino_tui.port import ExchangeError, RejectedError
 
 log = logging.getLogger("casino.oco")
