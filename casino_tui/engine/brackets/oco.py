@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from casino_tui.clock import Clock
 from casino_tui.config import TradingConfig
@@ -248,9 +249,14 @@ class OCOManager:
     def _ensure_protection(self, bracket: Bracket) -> None:
         if bracket.id in self._protecting:
             return
-        task = self._book.spawn(self._placer.protect(bracket), f"protect-{bracket.id}")
-        self._protecting[bracket.id] = task
-        task.add_done_callback(lambda _t, bid=bracket.id: self._protecting.pop(bid, None))
+        bid = bracket.id
+        task = self._book.spawn(self._placer.protect(bracket), f"protect-{bid}")
+        self._protecting[bid] = task
+
+        def forget(_: asyncio.Task[Any]) -> None:
+            self._protecting.pop(bid, None)
+
+        task.add_done_callback(forget)
 
     # -- sweep and reconcile ----------------------------------------------------------------------------
 
