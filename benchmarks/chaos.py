@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from ingest import machine_info  # noqa: E402
 
 from casino_tui.crashpoints import POINTS  # noqa: E402
+from casino_tui.sandbox.serve import BANNER_BASE_URL  # noqa: E402
 
 API_KEY = "sandbox-key"
 API_SECRET = "sandbox-secret"
@@ -77,7 +78,7 @@ STACKED_FACTOR = 1.5  # a position worth this much more than one entry's notiona
 CONFIRM_S = 2.0  # a violation must last this long past the settle window to count (entries get stops in ms)
 POLL_S = 0.2
 WATCH_S = 0.5  # polling period while an engine runs between its check and its death
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:\d+)\s")
+_SANDBOX_LINE = BANNER_BASE_URL
 _READY = re.compile(r"(?<!\w)ready: ")
 _STARTED_PAUSED = re.compile(r"recovering: .*\bPAUSED\b")
 _ENTRY_ID = re.compile(r"^ct(\d{6})E")

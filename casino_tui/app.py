@@ -277,12 +277,24 @@ class CasinoApp(App[None]):
             return
         finally:
             self._is_sweeping = False
+            await self._retire_stale_quit_screen()
         message = result.message
         if result.remaining_positions:
             message += f" Still open: {', '.join(result.remaining_positions)}."
         severity: SeverityLevel = "information" if result.is_flat else "error"
         self.notify(message, title="Sweep", severity=severity, markup=False, timeout=15)
         self._after_command()
+
+    async def _retire_stale_quit_screen(self) -> None:
+        """A quit screen that says "a sweep is running" is untrue once the sweep ends: ask again, truthfully."""
+        screen = self.screen
+        if isinstance(screen, QuitScreen) and screen.is_sweeping:
+            await screen.dismiss(None)
+            if self.control.open_position_count > 0:
+                self.action_quit_console()
+            else:
+                question = ConfirmScreen("Quit", "The sweep has ended with no open position. Quit now?", danger=False)
+                self.push_screen(question, lambda yes: self._stop(sweep=None) if yes else None)
 
     def action_reconcile(self) -> None:
         self.push_screen(ReconcileScreen(self.control, on_applied=self.refresh_from_snapshot))

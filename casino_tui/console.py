@@ -111,7 +111,8 @@ async def _console(
     if not engine.cancelled() and engine.exception() is not None:
         raise engine.exception()  # type: ignore[misc]
     if runtime.report_path is not None:
-        print(f"report: {runtime.report_path}")
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the report is written anyway
+            print(f"report: {runtime.report_path}")
     code = app.return_code or 0
     # SIGTERM/SIGHUP end the app with 128+n after the orderly shutdown: that is a normal stop.
     return runtime.exit_code or (0 if code >= 128 else code)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import queue
-import re
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ from casino_tui.model import BracketState, OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
 from casino_tui.sandbox import SandboxServer, running_sandbox
+from casino_tui.sandbox.serve import BANNER_BASE_URL
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 STEP_MS = 1000
@@ -223,7 +223,7 @@ async def test_sweep_leaves_the_sandbox_flat_and_shutdown_writes_the_report(tmp_
 
 # -- separate processes: `casino-tui sandbox` and `casino-tui --headless` ---------------------------------
 
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))\s")
+_SANDBOX_LINE = BANNER_BASE_URL
 
 
 def _clean_env(tmp: Path, **extra: str) -> dict[str, str]:

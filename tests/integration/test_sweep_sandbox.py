@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
@@ -20,10 +19,12 @@ import httpx
 import pytest
 from connector_support import API_KEY, API_SECRET
 
+from casino_tui.sandbox.serve import BANNER_BASE_URL
+
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 HELD = {"BTCUSDT": 0.004, "ETHUSDT": -0.1}
 DEADLINE_S = 90.0
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:\d+)/fapi/v1")
+_SANDBOX_LINE = BANNER_BASE_URL
 
 
 def _clean_env(tmp: Path, **extra: str) -> dict[str, str]:
