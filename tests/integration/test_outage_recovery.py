@@ -205,6 +205,6 @@ async def test_after_an_outage_the_screen_matches_the_exchange_within_10s_withou
         assert {p.symbol for p in state.positions} == {kept.symbol, naked.symbol}
         rows = {r.bracket_id: r for r in s.runtime.snapshot().brackets}
         assert rows[closed.id].state.startswith("CLOSED"), rows[closed.id]
-        assert rows[kept.id].state == "PROTECTED", "an untouched bracket stays as it was"
+        assert rows[kept.id].state is BracketState.PROTECTED, "an untouched bracket stays as it was"
         repaired = next(b for b in s.active() if b.symbol == naked.symbol)
         assert {repaired.tp_client_id, repaired.sl_client_id} <= {o.client_id for o in state.open_algo_orders}

@@ -188,7 +188,7 @@ async def test_runtime_opens_a_bracket_protected_by_algo_tp_and_sl_on_the_sandbo
             for cid in (bracket.entry_client_id, bracket.tp_client_id, bracket.sl_client_id):
                 assert state.orders_placed.get(cid) == 1, f"{cid} placed {state.orders_placed.get(cid)} times"
         rows = {r.bracket_id: r for r in s.runtime.snapshot().brackets}
-        assert all(rows[b.id].is_protected and rows[b.id].state == "PROTECTED" for b in protected)
+        assert all(rows[b.id].is_protected and rows[b.id].state is BracketState.PROTECTED for b in protected)
 
 
 async def test_sweep_leaves_the_sandbox_flat_and_shutdown_writes_the_report(tmp_path: Path) -> None:
