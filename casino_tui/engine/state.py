@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 
+from casino_tui.port import Exchange
+
 
 class PersistedState(msgspec.Struct, kw_only=True):
     """What survives a restart besides the journal: enough to resume without asking the exchange twice."""
@@ -18,3 +20,12 @@ class PersistedState(msgspec.Struct, kw_only=True):
     brackets: list[Any] = msgspec.field(default_factory=list)  # Bracket structs as dicts
     weights: dict[str, Any] = msgspec.field(default_factory=dict)
     breakers: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def saved_breakers(exchange: Exchange) -> dict[str, Any]:
+    """Open breakers and how long they still have to cool down, for the snapshot."""
+    return {
+        b.name: {"state": b.state, "reason": b.reason, "cooldown_s": b.cooldown_s}
+        for b in exchange.health().breakers
+        if b.state != "CLOSED"
+    }

@@ -2,10 +2,10 @@
 
 from casino_tui.clock import ManualClock
 from casino_tui.config import ExchangeConfig
+from casino_tui.engine.state import saved_breakers
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.rest import EndpointGroup
 from casino_tui.exchange.sim.exchange import SimExchange
-from casino_tui.runtime import saved_breakers
 
 
 def binance(clock: ManualClock) -> BinanceExchange:
