@@ -58,7 +58,7 @@ async def run_headless(
         runtime.request_stop()
 
     async def reconcile_and_apply() -> None:
-        if runtime.status not in ("RUNNING", "PAUSED"):
+        if not runtime.status.is_ready:
             log.warning("SIGHUP while %s: nothing to reconcile yet", runtime.status)
             return
         report = await runtime.reconcile(apply=True)
@@ -92,7 +92,7 @@ async def _status_lines(runtime: Runtime) -> None:
     """One human-readable status line every few seconds, the headless stand-in for the header."""
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
-        if runtime.status not in ("RUNNING", "PAUSED"):
+        if not runtime.status.is_ready:
             continue
         snap = runtime.snapshot()
         h, c = snap.header, snap.counters

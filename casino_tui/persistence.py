@@ -16,6 +16,7 @@ from casino_tui.engine.journal import Journal, open_journal
 from casino_tui.engine.recovery import Restored, restore
 from casino_tui.engine.state import PersistedState
 from casino_tui.exchange.sim.paper import PaperStore
+from casino_tui.model import JournalKind
 from casino_tui.paths import StatePaths
 from casino_tui.port import Exchange
 from casino_tui.storage import SnapshotError, SnapshotStore
@@ -59,12 +60,12 @@ class Persistence:
 
     # ---- the journal ------------------------------------------------------------------------------------
 
-    def record(self, kind: str, payload: dict[str, Any]) -> None:
+    def record(self, kind: JournalKind, payload: dict[str, Any]) -> None:
         """Journal an operator command (queued; a write failure is logged by the journal)."""
         if self.journal is not None:
             self.journal.append(kind, payload)
 
-    def record_then_say(self, kind: str, payload: dict[str, Any], said: str) -> None:
+    def record_then_say(self, kind: JournalKind, payload: dict[str, Any], said: str) -> None:
         """Journal an operator state change and log `said` only once it is on disk: the line tells the
         operator that a restart (even after a kill) keeps the change."""
         if self.journal is None:

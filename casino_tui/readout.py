@@ -16,7 +16,8 @@ from casino_tui.engine.engine import Engine
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.report import SessionReport, SweepOutcome, utc_iso
 from casino_tui.engine.streams import StreamStats
-from casino_tui.model import Balance
+from casino_tui.lifecycle import RuntimeStatus
+from casino_tui.model import Balance, TradingMode
 from casino_tui.port import Exchange
 from casino_tui.snapshot import Counters, HeaderView, LimitView, RuntimeSnapshot
 
@@ -56,9 +57,9 @@ class Readout:
                 self.balance = balance
 
     def snapshot(
-        self, mode: str, status: str, is_ready: bool, croupier: Croupier | None, errors: int
+        self, mode: TradingMode, status: RuntimeStatus, croupier: Croupier | None, errors: int
     ) -> RuntimeSnapshot:
-        """The view of everything now; `is_ready`: RUNNING or PAUSED (a stale feed is news only then)."""
+        """The view of everything now (a stale feed is news only while the runtime is ready)."""
         self._seq += 1
         now = self._clock.now_ms()
         unrealized = croupier.unrealized_pnl if croupier is not None else 0.0
@@ -75,7 +76,7 @@ class Readout:
             max_positions=self._config.trading.max_positions,
             clock_ms=now,
             loop_lag_ms=self.loop_lag_ms,
-            is_stale=stale and is_ready,
+            is_stale=stale and status.is_ready,
             stale_reason=reason,
             exchange=self._exchange.name,
             clock_label=self._clock.label,
@@ -115,7 +116,7 @@ class Readout:
     def report(
         self,
         counters: Counters,
-        mode: str,
+        mode: TradingMode,
         *,
         open_positions: int,
         sweep: SweepOutcome,

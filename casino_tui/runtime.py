@@ -25,7 +25,7 @@ from casino_tui.decisions import WARMUP_CANDLES, load_history
 from casino_tui.engine import retries
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.exitcheck import ExitCheck, announce_exit, secure_exit, unprotected_lines
-from casino_tui.engine.journal import COMMAND, PAUSE, JournalError
+from casino_tui.engine.journal import JournalError
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.reconcile import reconcile
 from casino_tui.engine.recovery import Restored, reconcile_at_start
@@ -33,7 +33,8 @@ from casino_tui.engine.report import SweepOutcome, exit_code_for, write_report
 from casino_tui.engine.state import PersistedState, saved_breakers
 from casino_tui.exchange.sim.paper import PaperAccountError
 from casino_tui.healing import RESYNC, HealingJob
-from casino_tui.model import AccountUpdate, OrderUpdate, SymbolRules
+from casino_tui.lifecycle import Lifecycle, RuntimeStatus
+from casino_tui.model import AccountUpdate, JournalKind, OrderUpdate, SymbolRules, TradingMode
 from casino_tui.paths import StatePaths
 from casino_tui.port import AuthError, Exchange, ExchangeError
 from casino_tui.sensors.manager import SensorManager
@@ -81,12 +82,13 @@ class Runtime:
         self.sweeps = SweepCommand(self._sweep_now, self._sweep_refusal)
         self.use_timers = use_timers
         self.mode = trading_mode(config)
-        self.status = "STARTING"
+        self.lifecycle = Lifecycle()
         self._paused = False
         self._stop_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stop_sweep: bool | None = None
         # LIVE needs the operator's explicit go-ahead (typed in the console, a flag headless) before trading.
-        self._is_live_confirmed = self.mode != "LIVE"
+        self._is_live_confirmed = self.mode is not TradingMode.LIVE
         self._live_confirmed = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
@@ -99,6 +101,10 @@ class Runtime:
         self.resync = HealingJob("reconcile after a gap", self._reconcile_after_gap, max_wait_s=10.0)
 
     @property
+    def status(self) -> RuntimeStatus:
+        return self.lifecycle.status
+
+    @property
     def sensors(self) -> SensorManager | None:
         return self.decisions.sensors
 
@@ -106,7 +112,6 @@ class Runtime:
 
     async def start(self) -> None:
         """Everything up to RUNNING. Raises StartupError for problems the operator must fix."""
-        self.status = "STARTING"
         rules = await self._checked_rules()
         if self.is_stopping:
             return
@@ -138,9 +143,9 @@ class Runtime:
             raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
         self.readout.balance = balance
         self.readout.start_balance = balance.wallet
-        self.status = "RECOVERING"
+        self.lifecycle.move(RuntimeStatus.RECOVERING)
         await self._recover_with_exchange(self.croupier, restored)
-        self.status = "PAUSED" if self._paused else "RUNNING"
+        self.lifecycle.move(RuntimeStatus.PAUSED if self._paused else RuntimeStatus.RUNNING)
         if self.use_timers:
             self._start_timer()
             if self.persistence.can_save:
@@ -189,7 +194,7 @@ class Runtime:
         await self.exchange.start_market(self.symbols)
         if self.use_timers:
             self._start_timer()
-        self.status = "UNCONFIRMED"
+        self.lifecycle.move(RuntimeStatus.UNCONFIRMED)
         log.warning("LIVE: waiting for the operator's confirmation; nothing trades until then")
         waits = [asyncio.ensure_future(e.wait()) for e in (self._live_confirmed, self._stop_requested)]
         try:
@@ -199,7 +204,7 @@ class Runtime:
                 wait.cancel()
         if self.is_stopping:
             return False
-        self.status = "STARTING"
+        self.lifecycle.move(RuntimeStatus.STARTING)
         log.warning("LIVE trading confirmed by the operator")
         return True
 
@@ -253,9 +258,19 @@ class Runtime:
         self._stop_requested.set()
 
     async def shutdown(self) -> None:
-        if self.status == "STOPPED":
+        """The orderly shutdown (see the module docstring); a second call waits for the first to finish."""
+        if self.status in (RuntimeStatus.STOPPING, RuntimeStatus.STOPPED):
+            await self._stopped.wait()
             return
-        self.status = "STOPPING"
+        self.lifecycle.move(RuntimeStatus.STOPPING)
+        try:
+            await self._shut_down()
+        finally:
+            self._stopped.set()
+        self.lifecycle.move(RuntimeStatus.STOPPED)
+        log.info("stopped")
+
+    async def _shut_down(self) -> None:
         await self.resync.stop()
         for task in (self._timer_task, self._snapshot_task):
             if task is not None:
@@ -281,8 +296,6 @@ class Runtime:
         await self._safe(self.exchange.stop())
         self.save_state()
         self.persistence.close()
-        self.status = "STOPPED"
-        log.info("stopped")
 
     def _unprotected_lines(self) -> list[str]:
         """One line per position left without a stop-loss the exchange confirmed (none before the check)."""
@@ -305,7 +318,7 @@ class Runtime:
         """Why a decision may not open a bracket now ("" when it may)."""
         if self._paused:
             return "paused"
-        return "" if self.status == "RUNNING" else self.status.lower()
+        return "" if self.status is RuntimeStatus.RUNNING else self.status.lower()
 
     def on_order_update(self, update: OrderUpdate) -> None:
         if self.croupier is not None:
@@ -319,7 +332,7 @@ class Runtime:
         self.readout.take_balances(update.balances)
         if self.croupier is not None:
             self.croupier.on_account_update(update)
-            if update.reason == RESYNC and self.status in ("RUNNING", "PAUSED"):
+            if update.reason == RESYNC and self.status.is_ready:
                 self.resync.request("the exchange re-read the account after a gap")
 
     async def _reconcile_after_gap(self) -> None:
@@ -382,17 +395,19 @@ class Runtime:
     def pause(self) -> None:
         if not self._paused:
             self._paused = True
-            if self.status == "RUNNING":
-                self.status = "PAUSED"
+            if self.status is RuntimeStatus.RUNNING:
+                self.lifecycle.move(RuntimeStatus.PAUSED)
             said = "paused: no new entries; open brackets stay managed"
-            self.persistence.record_then_say(PAUSE, {"paused": True}, said)
+            self.persistence.record_then_say(JournalKind.PAUSE, {"paused": True}, said)
 
     def resume(self) -> None:
         if self._paused:
             self._paused = False
-            if self.status == "PAUSED":
-                self.status = "RUNNING"
-            self.persistence.record_then_say(PAUSE, {"paused": False}, "resumed: new entries allowed")
+            if self.status is RuntimeStatus.PAUSED:
+                self.lifecycle.move(RuntimeStatus.RUNNING)
+            self.persistence.record_then_say(
+                JournalKind.PAUSE, {"paused": False}, "resumed: new entries allowed"
+            )
 
     def toggle_pause(self) -> None:
         self.resume() if self._paused else self.pause()
@@ -411,14 +426,14 @@ class Runtime:
         return await self.sweeps.run()
 
     def _sweep_refusal(self) -> str:
-        if self.croupier is None or self.status in ("STARTING", "RECOVERING"):
+        if self.croupier is None or self.status in (RuntimeStatus.STARTING, RuntimeStatus.RECOVERING):
             return "the runtime is still starting"
         return ""
 
     async def _sweep_now(self) -> SweepResult:
         assert self.croupier is not None
         self.pause()
-        self.persistence.record(COMMAND, {"command": "sweep"})
+        self.persistence.record(JournalKind.COMMAND, {"command": "sweep"})
         log.warning("EMERGENCY SWEEP started")
         return await self.croupier.sweep()
 
@@ -431,7 +446,7 @@ class Runtime:
         if self.croupier is None:
             raise RuntimeError("not started")
         if apply:
-            self.persistence.record(COMMAND, {"command": "reconcile"})
+            self.persistence.record(JournalKind.COMMAND, {"command": "reconcile"})
         journal = self.persistence.journal
         return await reconcile(self.exchange, self.croupier, self.clock, apply=apply, journal=journal)
 
@@ -458,9 +473,8 @@ class Runtime:
     # ----------------------------------------------------------------- read side
 
     def snapshot(self) -> RuntimeSnapshot:
-        is_ready = self.status in ("RUNNING", "PAUSED")
         errors = self._errors + self.sweeps.errors + self.persistence.errors
-        return self.readout.snapshot(self.mode, self.status, is_ready, self.croupier, errors)
+        return self.readout.snapshot(self.mode, self.status, self.croupier, errors)
 
     def sensor_detail(self, symbol: str) -> tuple[SensorVoteRow, ...]:
         return self.decisions.detail(symbol)

@@ -19,20 +19,20 @@ from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.recovery import Restored
 from casino_tui.engine.streams import StreamStats
 from casino_tui.exchange.sim.paper import saved_sim_clock_ms
-from casino_tui.model import TIMEFRAMES, AccountUpdate, OrderUpdate, SymbolRules
+from casino_tui.model import TIMEFRAMES, AccountUpdate, OrderUpdate, SymbolRules, TradingMode
 from casino_tui.paths import StatePaths
 from casino_tui.persistence import Persistence
 from casino_tui.port import Exchange
 from casino_tui.readout import Readout
 
 
-def trading_mode(config: Config) -> str:
-    """The header's badge: PAPER on the sim, TESTNET, or LIVE only when production Binance was asked for."""
+def trading_mode(config: Config) -> TradingMode:
+    """PAPER on the sim (and a loopback sandbox), TESTNET, or LIVE only when production Binance was asked for."""
     if config.exchange.name == "sim":
-        return "PAPER"
+        return TradingMode.PAPER
     if config.exchange.name == "binance-testnet":
-        return "TESTNET"
-    return "LIVE" if config.exchange.live else "PAPER"
+        return TradingMode.TESTNET
+    return TradingMode.LIVE if config.exchange.live else TradingMode.PAPER
 
 
 def default_clock(config: Config, paths: StatePaths | None) -> Clock:

@@ -15,9 +15,10 @@ from casino_tui.control import ReconcileReport
 from casino_tui.engine.brackets import Bracket, Leg, bracket_id
 from casino_tui.engine.clientids import parse_client_id
 from casino_tui.engine.croupier import Croupier
-from casino_tui.engine.journal import BRACKET, INTENT, PAUSE, Journal, JournalEntry
+from casino_tui.engine.journal import Journal, JournalEntry
 from casino_tui.engine.reconcile import reconcile, resolve_unacked
 from casino_tui.engine.state import PersistedState
+from casino_tui.model import JournalKind
 from casino_tui.port import Exchange
 from casino_tui.storage import SnapshotStore
 
@@ -80,11 +81,11 @@ def restore(store: SnapshotStore, journal: Journal) -> Restored:
 
 def _replay(entry: JournalEntry, restored: Restored, by_id: dict[str, Any]) -> None:
     """Apply one journal event newer than the snapshot: a bracket record, a pause change or an order intent."""
-    if entry.kind == BRACKET and isinstance(entry.payload, dict):
+    if entry.kind is JournalKind.BRACKET and isinstance(entry.payload, dict):
         by_id[entry.ref] = entry.payload
-    elif entry.kind == PAUSE and isinstance(entry.payload, dict):
+    elif entry.kind is JournalKind.PAUSE and isinstance(entry.payload, dict):
         restored.paused = bool(entry.payload.get("paused"))
-    elif entry.kind == INTENT and (cid := parse_client_id(entry.ref)) is not None:
+    elif entry.kind is JournalKind.INTENT and (cid := parse_client_id(entry.ref)) is not None:
         # An intent carries its bracket's sequence number: never reuse it, even if nothing else survived.
         restored.next_bracket_seq = max(restored.next_bracket_seq, cid.seq + 1)
         raw = by_id.get(bracket_id(cid.seq))

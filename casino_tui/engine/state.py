@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from casino_tui.port import Exchange
+from casino_tui.port import BreakerStatus, Exchange
 
 
 class PersistedState(msgspec.Struct, kw_only=True):
@@ -27,5 +27,5 @@ def saved_breakers(exchange: Exchange) -> dict[str, Any]:
     return {
         b.name: {"state": b.state, "reason": b.reason, "cooldown_s": b.cooldown_s}
         for b in exchange.health().breakers
-        if b.state != "CLOSED"
+        if b.state is not BreakerStatus.CLOSED
     }

@@ -16,12 +16,13 @@ from casino_tui.control import ReconcileReport
 from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
-from casino_tui.engine.journal import RECONCILE, Journal
+from casino_tui.engine.journal import Journal
 from casino_tui.engine.reconcile import reconcile, resolve_unacked
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.model import (
     AccountUpdate,
     Decision,
+    JournalKind,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -164,7 +165,7 @@ class World:
 
     def journaled(self) -> list[dict]:
         self.journal.flush()
-        return [e.payload for e in self.journal.read() if e.kind == RECONCILE]
+        return [e.payload for e in self.journal.read() if e.kind is JournalKind.RECONCILE]
 
 
 @pytest.fixture

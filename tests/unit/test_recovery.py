@@ -12,10 +12,10 @@ import pytest
 
 from casino_tui.engine.brackets import Bracket, BracketState, Leg, bracket_id, client_id
 from casino_tui.engine.clientids import ClientOrderId, parse_client_id
-from casino_tui.engine.journal import BRACKET, PAUSE, Journal
+from casino_tui.engine.journal import Journal
 from casino_tui.engine.recovery import restore
 from casino_tui.engine.state import PersistedState
-from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.model import JournalKind, OrderRequest, OrderType, Side
 from casino_tui.storage import SnapshotStore
 
 SYMBOL = "BTCUSDT"
@@ -75,8 +75,8 @@ def test_without_snapshot_or_journal_nothing_is_restored(store: SnapshotStore, j
 def test_the_journal_tail_overrides_the_snapshot(store: SnapshotStore, journal: Journal) -> None:
     store.save(PersistedState(brackets=[msgspec.to_builtins(protected(1))], next_bracket_seq=2))
     closed = msgspec.structs.replace(protected(1), state=BracketState.CLOSED)
-    journal.append(BRACKET, closed, ref=closed.id)
-    journal.append(PAUSE, {"paused": True}).result()
+    journal.append(JournalKind.BRACKET, closed, ref=closed.id)
+    journal.append(JournalKind.PAUSE, {"paused": True}).result()
 
     restored = restore(store, journal)
 
@@ -85,7 +85,7 @@ def test_the_journal_tail_overrides_the_snapshot(store: SnapshotStore, journal: 
 
 
 def test_events_the_snapshot_already_holds_are_not_replayed(store: SnapshotStore, journal: Journal) -> None:
-    journal.append(PAUSE, {"paused": True}).result()
+    journal.append(JournalKind.PAUSE, {"paused": True}).result()
     store.save(PersistedState(journal_seq=journal.last_seq(), paused=False))
 
     restored = restore(store, journal)

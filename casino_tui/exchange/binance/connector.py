@@ -52,6 +52,7 @@ from casino_tui.model import (
 )
 from casino_tui.port import (
     BreakerOpenError,
+    BreakerStatus,
     ExchangeHealth,
     KeyPermissions,
     MarketSink,
@@ -378,7 +379,7 @@ class BinanceExchange:
         by_name = {breaker.name: breaker for breaker in self.breakers.values()}
         for name, entry in saved.items():
             breaker = by_name.get(name)
-            if breaker is None or not isinstance(entry, dict) or entry.get("state") != "OPEN":
+            if breaker is None or not isinstance(entry, dict) or entry.get("state") != BreakerStatus.OPEN:
                 continue
             seconds = float(entry.get("cooldown_s") or 0.0)
             if seconds > 0:
