@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -134,17 +134,22 @@ class Runtime:
         journal = self.persistence.journal
         self.croupier = build_croupier(self.config, self.exchange, self.clock, rules, journal, restored)
         self.decisions.start_trading(self.croupier, restored.weights)
+        # A breaker the last run left OPEN stays open for the rest of its cooldown: start-up waits it out.
         self.exchange.reopen_breakers(restored.breakers)
         self.exchange.set_sinks(self.engine, UserEvents(self.on_order_update, self.on_account_update))
         try:
-            await self.exchange.start(self.symbols)
-            balance = await retries.read(self.exchange.balance)
+            await self._past_breakers(lambda: self.exchange.start(self.symbols), "connecting")
+            balance = await self._past_breakers(
+                lambda: retries.read(self.exchange.balance), "reading the balance"
+            )
+            self.readout.balance = balance
+            self.readout.start_balance = balance.wallet
+            self.lifecycle.move(RuntimeStatus.RECOVERING)
+            await self._recover_with_exchange(self.croupier, restored)
         except AuthError as exc:
             raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
-        self.readout.balance = balance
-        self.readout.start_balance = balance.wallet
-        self.lifecycle.move(RuntimeStatus.RECOVERING)
-        await self._recover_with_exchange(self.croupier, restored)
+        except retries.StopWhileWaiting:
+            return
         self.lifecycle.move(RuntimeStatus.PAUSED if self._paused else RuntimeStatus.RUNNING)
         if self.use_timers:
             self._start_timer()
@@ -210,17 +215,23 @@ class Runtime:
 
     async def _recover_with_exchange(self, croupier: Croupier, restored: Restored) -> None:
         """Unanswered intents looked up, then reconcile; a failure leaves the local state and is said."""
-        try:
-            await reconcile_at_start(
-                self.exchange,
-                croupier,
-                self.clock,
-                self.persistence.journal,
-                after_seq=restored.journal_seq,
+        journal = self.persistence.journal
+
+        def recover() -> Awaitable[object]:
+            return reconcile_at_start(
+                self.exchange, croupier, self.clock, journal, after_seq=restored.journal_seq
             )
+
+        try:
+            await self._past_breakers(recover, "startup reconcile")
+        except retries.StopWhileWaiting:
+            raise
         except Exception:
             self._errors += 1
             log.exception("startup reconcile failed; continuing with local state")
+
+    async def _past_breakers(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        return await retries.past_open_breakers(call, self.exchange.health, self._stop_requested, what=what)
 
     def confirm_live(self) -> None:
         """The operator's go-ahead for LIVE trading (the typed phrase, or headless `--confirm-live`)."""
