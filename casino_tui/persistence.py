@@ -34,11 +34,8 @@ class Persistence:
         self.journal: Journal | None = None
         self._store: SnapshotStore | None = None
         self._paper: PaperStore | None = None
+        self._saving: asyncio.Task[None] | None = None
         self.errors = 0
-
-    @property
-    def can_save(self) -> bool:
-        return self._store is not None
 
     def recover(self) -> Restored:
         """Open the journal and the snapshots, recover the engine's state from them, then put the saved paper
@@ -100,11 +97,21 @@ class Persistence:
             self.errors += 1
             log.error("%s", exc)
 
-    async def save_every(self, interval_s: float, capture: Callable[[], PersistedState]) -> None:
-        """Every `interval_s`, the durable state to disk, written off the loop (runs until cancelled)."""
-        store = self._store
-        if store is None:
-            return
+    def start_saving(self, interval_s: float, capture: Callable[[], PersistedState]) -> None:
+        """Every `interval_s` from now on, `capture()` and the paper account to disk, written off the loop."""
+        if self._store is not None and self._saving is None:
+            self._saving = asyncio.create_task(
+                self._save_every(self._store, interval_s, capture), name="saving"
+            )
+
+    async def stop_saving(self) -> None:
+        if self._saving is not None:
+            self._saving.cancel()
+            await asyncio.gather(self._saving, return_exceptions=True)
+
+    async def _save_every(
+        self, store: SnapshotStore, interval_s: float, capture: Callable[[], PersistedState]
+    ) -> None:
         while True:
             await asyncio.sleep(interval_s)
             state = capture()

@@ -1,25 +1,31 @@
 """The read side of a session: the `RuntimeSnapshot` the faces read at 2-10 Hz, and the session report at exit.
 
 It keeps the figures that only the read side needs (the balance as last reported, the balance at start, the
-loop lag, the snapshot counter); everything else it reads from the parts when asked.
+snapshot counter); everything else it reads from the parts when asked.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 
 from casino_tui.clock import Clock
 from casino_tui.config import Config
 from casino_tui.decisions import DecisionPath
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.engine import Engine
+from casino_tui.engine.exitcheck import ExitCheck
 from casino_tui.engine.logbuffer import LogSetup
-from casino_tui.engine.report import SessionReport, SweepOutcome, utc_iso
+from casino_tui.engine.report import SessionReport, SweepOutcome, exit_code_for, utc_iso, write_report
 from casino_tui.engine.streams import StreamStats
+from casino_tui.heartbeat import Heartbeat
 from casino_tui.lifecycle import RuntimeStatus
 from casino_tui.model import Balance, TradingMode
 from casino_tui.port import Exchange
 from casino_tui.snapshot import Counters, HeaderView, LimitView, RuntimeSnapshot
+
+log = logging.getLogger("casino.runtime")
 
 QUOTE = "USDT"
 
@@ -35,6 +41,7 @@ class Readout:
         engine: Engine,
         stats: StreamStats,
         decisions: DecisionPath,
+        heartbeat: Heartbeat,
         logs: LogSetup | None,
     ) -> None:
         self._config = config
@@ -43,10 +50,10 @@ class Readout:
         self._engine = engine
         self._stats = stats
         self._decisions = decisions
+        self._heartbeat = heartbeat
         self._logs = logs
         self.balance = Balance(QUOTE, 0.0, 0.0)
         self.start_balance = 0.0
-        self.loop_lag_ms = 0.0
         self._seq = 0
         self._started_wall = time.monotonic()
         self._started_ms = clock.now_ms()
@@ -75,7 +82,7 @@ class Readout:
             open_orders=_protective_legs(croupier),
             max_positions=self._config.trading.max_positions,
             clock_ms=now,
-            loop_lag_ms=self.loop_lag_ms,
+            loop_lag_ms=self._heartbeat.loop_lag_ms,
             is_stale=stale and status.is_ready,
             stale_reason=reason,
             exchange=self._exchange.name,
@@ -108,25 +115,34 @@ class Readout:
             trades=croupier.trades if croupier is not None else 0,
             brackets_opened=croupier.brackets_opened if croupier is not None else 0,
             brackets_closed=croupier.brackets_closed if croupier is not None else 0,
-            errors=errors + self._decisions.errors + (self._logs.buffer.errors if self._logs else 0),
+            errors=errors
+            + self._decisions.errors
+            + self._heartbeat.errors
+            + (self._logs.buffer.errors if self._logs else 0),
             realized_pnl=croupier.realized_pnl if croupier is not None else 0.0,
             fees=croupier.fees if croupier is not None else 0.0,
         )
 
-    def report(
+    def write_report(
         self,
+        directory: Path | None,
         counters: Counters,
         mode: TradingMode,
         *,
+        exit_check: ExitCheck | None,
+        unprotected: tuple[str, ...],
         open_positions: int,
         sweep: SweepOutcome,
-        unprotected: tuple[str, ...],
-        exit_code: int,
-        ended_ms: int,
-    ) -> SessionReport:
-        """The session report from the last snapshot's `counters` and what the exit check confirmed."""
+    ) -> tuple[Path | None, int]:
+        """The session report, from the last snapshot's `counters` and what the exit check confirmed (positions
+        it found outrank the local `open_positions`), written to `directory` (None: nowhere). Returns its path
+        (None when not written) and the exit code it implies."""
+        if exit_check is not None and exit_check.is_verified:
+            open_positions = len(exit_check.positions)
+        exit_code = exit_code_for(sweep, len(unprotected), open_positions)
+        ended_ms = self._clock.now_ms()
         c = counters
-        return SessionReport(
+        report = SessionReport(
             exchange=self._exchange.name,
             mode=mode,
             symbols=tuple(self._config.symbols),
@@ -151,6 +167,13 @@ class Readout:
             unprotected=unprotected,
             exit_code=exit_code,
         )
+        if directory is None:
+            return None, exit_code
+        try:
+            return write_report(directory, report, ended_ms), exit_code
+        except OSError as exc:
+            log.error("could not write the session report: %s", exc)
+            return None, exit_code
 
 
 def _protective_legs(croupier: Croupier | None) -> int:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-import msgspec
-
-from casino_tui.clock import Clock, ManualClock
+from casino_tui.clock import Clock
 from casino_tui.config import Config
 from casino_tui.control import ReconcileReport, SweepResult
 from casino_tui.decisions import WARMUP_CANDLES, load_history
@@ -28,30 +27,28 @@ from casino_tui.engine.exitcheck import ExitCheck, announce_exit, secure_exit, u
 from casino_tui.engine.journal import JournalError
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.reconcile import reconcile
-from casino_tui.engine.recovery import Restored, reconcile_at_start
-from casino_tui.engine.report import SweepOutcome, exit_code_for, write_report
-from casino_tui.engine.state import PersistedState, saved_breakers
+from casino_tui.engine.recovery import Restored, recover_with_exchange
+from casino_tui.engine.report import SweepOutcome
+from casino_tui.engine.retries import StopWhileWaiting, past_open_breakers
+from casino_tui.engine.state import PersistedState, capture_state
 from casino_tui.exchange.sim.paper import PaperAccountError
 from casino_tui.healing import RESYNC, HealingJob
 from casino_tui.lifecycle import Lifecycle, RuntimeStatus
-from casino_tui.model import AccountUpdate, JournalKind, OrderUpdate, SymbolRules, TradingMode
+from casino_tui.model import AccountUpdate, JournalKind, OrderUpdate, TradingMode
 from casino_tui.paths import StatePaths
-from casino_tui.port import AuthError, Exchange, ExchangeError
+from casino_tui.port import AuthError, Exchange
 from casino_tui.sensors.manager import SensorManager
 from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
+from casino_tui.startup import LiveGate, StartupError, checked_rules
 from casino_tui.storage import SnapshotError
 from casino_tui.sweeping import SweepCommand
 from casino_tui.wiring import Parts, UserEvents, build_croupier, build_exchange, default_clock, trading_mode
 
+__all__ = ["Runtime", "StartupError"]
+
 log = logging.getLogger("casino.runtime")
 
-TIMER_INTERVAL_S = 0.25
-
 T = TypeVar("T")
-
-
-class StartupError(Exception):
-    """A problem the operator must fix before the engine can run (unknown symbol, bad key ...): exit 2."""
 
 
 class Runtime:
@@ -77,8 +74,9 @@ class Runtime:
             self.exchange.share_secrets(log_setup.redactor.add_secret)
         parts = Parts(config, paths, self.clock, self.exchange, log_setup, self._entry_refusal)
         self.stats, self.engine, self.decisions = parts.stats, parts.engine, parts.decisions
-        self.persistence, self.readout = parts.persistence, parts.readout
+        self.heartbeat, self.persistence, self.readout = parts.heartbeat, parts.persistence, parts.readout
         self.croupier: Croupier | None = None  # built once trading may start
+        self._user_events = UserEvents(self.on_order_update, self.on_account_update)
         self.sweeps = SweepCommand(self._sweep_now, self._sweep_refusal)
         self.use_timers = use_timers
         self.mode = trading_mode(config)
@@ -86,12 +84,8 @@ class Runtime:
         self._paused = False
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._stop_sweep: bool | None = None
         # LIVE needs the operator's explicit go-ahead (typed in the console, a flag headless) before trading.
-        self._is_live_confirmed = self.mode is not TradingMode.LIVE
-        self._live_confirmed = asyncio.Event()
-        self._timer_task: asyncio.Task[None] | None = None
-        self._snapshot_task: asyncio.Task[None] | None = None
+        self.live_gate = LiveGate(is_open=self.mode is not TradingMode.LIVE)
         self._errors = 0
         self.report_path: Path | None = None
         self.exit_check: ExitCheck | None = None
@@ -112,7 +106,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Everything up to RUNNING. Raises StartupError for problems the operator must fix."""
-        rules = await self._checked_rules()
+        rules = await checked_rules(self.exchange, self.symbols)
         if self.is_stopping:
             return
         try:
@@ -134,122 +128,81 @@ class Runtime:
         journal = self.persistence.journal
         self.croupier = build_croupier(self.config, self.exchange, self.clock, rules, journal, restored)
         self.decisions.start_trading(self.croupier, restored.weights)
-        # A breaker the last run left OPEN stays open for the rest of its cooldown: start-up waits it out.
-        self.exchange.reopen_breakers(restored.breakers)
-        self.exchange.set_sinks(self.engine, UserEvents(self.on_order_update, self.on_account_update))
         try:
-            await self._past_breakers(lambda: self.exchange.start(self.symbols), "connecting")
-            balance = await self._past_breakers(
-                lambda: retries.read(self.exchange.balance), "reading the balance"
-            )
-            self.readout.balance = balance
-            self.readout.start_balance = balance.wallet
-            self.lifecycle.move(RuntimeStatus.RECOVERING)
-            await self._recover_with_exchange(self.croupier, restored)
+            if not await self._connect_and_recover(self.croupier, restored):
+                return
         except AuthError as exc:
             raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
-        except retries.StopWhileWaiting:
-            return
         self.lifecycle.move(RuntimeStatus.PAUSED if self._paused else RuntimeStatus.RUNNING)
         if self.use_timers:
-            self._start_timer()
-            if self.persistence.can_save:
-                self._snapshot_task = asyncio.create_task(
-                    self.persistence.save_every(
-                        self.config.runtime.snapshot_interval_s, self.persisted_state
-                    ),
-                    name="runtime-snapshots",
-                )
+            self.heartbeat.start()
+            self.persistence.start_saving(self.config.runtime.snapshot_interval_s, self.persisted_state)
         log.info(
             "ready: %s, %d symbols, %d sensors, balance %.2f USDT, clock %s",
             self.exchange.name,
             len(self.symbols),
             len(self.sensors.sensor_names) if self.sensors is not None else 0,
-            balance.wallet,
+            self.readout.balance.wallet,
             self.clock.label,
         )
 
-    async def _checked_rules(self) -> dict[str, SymbolRules]:
-        """The traded symbols' rules, once the key is known not to withdraw and every symbol to exist."""
+    async def _connect_and_recover(self, croupier: Croupier, restored: Restored) -> bool:
+        """Streams and account, the balance, then recovery with the exchange; False if a stop came first.
+
+        A breaker the last run left OPEN stays open for the rest of its cooldown (a restart must not hammer an
+        endpoint group it had backed off from): each step waits it out, and says so.
+        """
+        self.exchange.reopen_breakers(restored.breakers)
+        self.exchange.set_sinks(self.engine, self._user_events)
+        health, stopping = self.exchange.health, self._stop_requested
         try:
-            all_rules = await retries.read(self.exchange.symbol_rules)
-        except ExchangeError as exc:
-            raise StartupError(f"cannot read symbol rules from {self.exchange.name}: {exc}") from None
-        try:
-            permissions = await self.exchange.key_permissions()
-        except AuthError as exc:
-            raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
-        if permissions is not None and permissions.can_withdraw:
-            raise StartupError(
-                "this API key can withdraw funds: refused; create a key without withdrawal rights"
+            await past_open_breakers(
+                lambda: self.exchange.start(self.symbols), health, stopping, what="connecting"
             )
-        unknown = [s for s in self.symbols if s not in all_rules]
-        if unknown:
-            raise StartupError(f"unknown symbol on {self.exchange.name}: {', '.join(unknown)}")
-        return {s: all_rules[s] for s in self.symbols}
+            read_balance = partial(retries.read, self.exchange.balance)
+            balance = await past_open_breakers(read_balance, health, stopping, what="reading the balance")
+            self.readout.balance = balance
+            self.readout.start_balance = balance.wallet
+            self.lifecycle.move(RuntimeStatus.RECOVERING)
+            journal, after = self.persistence.journal, restored.journal_seq
+            recovered = await recover_with_exchange(
+                self.exchange, croupier, self.clock, journal, after_seq=after, stopping=stopping
+            )
+        except StopWhileWaiting:
+            return False
+        if not recovered:
+            self._errors += 1
+        return True
 
     async def _cleared_to_trade(self) -> bool:
         """False if a stop came first. In LIVE mode, waits for `confirm_live()` while only market data
         streams: no order, no listenKey, no reconcile until the operator has said yes."""
-        if self._is_live_confirmed:
-            self._live_confirmed.set()
-        if self._live_confirmed.is_set() or self.is_stopping:
+        if self.live_gate.is_open or self.is_stopping:
             return not self.is_stopping
-        self.exchange.set_sinks(self.engine, UserEvents(self.on_order_update, self.on_account_update))
+        self.exchange.set_sinks(self.engine, self._user_events)
         await self.exchange.start_market(self.symbols)
         if self.use_timers:
-            self._start_timer()
+            self.heartbeat.start()
         self.lifecycle.move(RuntimeStatus.UNCONFIRMED)
         log.warning("LIVE: waiting for the operator's confirmation; nothing trades until then")
-        waits = [asyncio.ensure_future(e.wait()) for e in (self._live_confirmed, self._stop_requested)]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-        if self.is_stopping:
+        if not await self.live_gate.wait(self._stop_requested):
             return False
         self.lifecycle.move(RuntimeStatus.STARTING)
         log.warning("LIVE trading confirmed by the operator")
         return True
 
-    async def _recover_with_exchange(self, croupier: Croupier, restored: Restored) -> None:
-        """Unanswered intents looked up, then reconcile; a failure leaves the local state and is said."""
-        journal = self.persistence.journal
-
-        def recover() -> Awaitable[object]:
-            return reconcile_at_start(
-                self.exchange, croupier, self.clock, journal, after_seq=restored.journal_seq
-            )
-
-        try:
-            await self._past_breakers(recover, "startup reconcile")
-        except retries.StopWhileWaiting:
-            raise
-        except Exception:
-            self._errors += 1
-            log.exception("startup reconcile failed; continuing with local state")
-
-    async def _past_breakers(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        return await retries.past_open_breakers(call, self.exchange.health, self._stop_requested, what=what)
-
     def confirm_live(self) -> None:
         """The operator's go-ahead for LIVE trading (the typed phrase, or headless `--confirm-live`)."""
-        self._is_live_confirmed = True
-        self._live_confirmed.set()
+        self.live_gate.open()
 
     @property
     def is_live_confirmed(self) -> bool:
-        return self._is_live_confirmed
+        return self.live_gate.is_open
 
     @property
     def is_stopping(self) -> bool:
         """A stop has been requested (start-up checks this between phases)."""
         return self._stop_requested.is_set()
-
-    def _start_timer(self) -> None:
-        if self._timer_task is None:
-            self._timer_task = asyncio.create_task(self._timer_loop(), name="runtime-timer")
 
     async def run(self) -> None:
         """Start, run until `request_stop()`, then the orderly shutdown (which always runs)."""
@@ -262,10 +215,7 @@ class Runtime:
     def request_stop(self, sweep: bool | None = None) -> None:
         """Begin the orderly shutdown. A sweep asked for once stays asked for: a later stop (SIGTERM, the
         console's own exit) cannot turn it into "keep"."""
-        if sweep is True:
-            self._stop_sweep = True
-        elif sweep is False and self._stop_sweep is None:
-            self._stop_sweep = False
+        self.sweeps.ask_at_stop(sweep)
         self._stop_requested.set()
 
     async def shutdown(self) -> None:
@@ -282,38 +232,38 @@ class Runtime:
         log.info("stopped")
 
     async def _shut_down(self) -> None:
+        unprotected: list[str] = []  # positions left without a stop-loss the exchange confirmed
         await self.resync.stop()
-        for task in (self._timer_task, self._snapshot_task):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        await self.heartbeat.stop()
+        await self.persistence.stop_saving()
         if self.croupier is not None:
             await self.decisions.finish_entries()
-            wanted = self._stop_sweep
-            if wanted is None:
-                wanted = self.config.runtime.on_shutdown == "sweep"
             deadline = self.config.runtime.sweep_deadline_s
-            await self.sweeps.finish(wanted=wanted, deadline_s=deadline)
+            by_default = self.config.runtime.on_shutdown == "sweep"
+            await self.sweeps.finish(by_default=by_default, deadline_s=deadline)
             self.exit_check = await secure_exit(
                 self.croupier, self.clock, deadline_s=deadline, journal=self.persistence.journal
             )
-            announce_exit(self.exit_check, self._unprotected_lines())
+            unprotected = unprotected_lines(self.exit_check, self.croupier.oco.active)
+            announce_exit(self.exit_check, unprotected)
         try:
             self.readout.balance = await self.exchange.balance()
         except Exception as exc:  # the report still gets written with the last known balance
             log.warning("final balance unavailable: %s", exc)
-        self.report_path = self._write_report()
+        paths = self.persistence.paths
+        self.report_path, self.exit_code = self.readout.write_report(
+            paths.reports if paths is not None else None,
+            self.snapshot().counters,
+            self.mode,
+            exit_check=self.exit_check,
+            unprotected=tuple(unprotected),
+            open_positions=self.open_position_count,
+            sweep=self.sweep_outcome,
+        )
         await self._safe(self.decisions.stop())
         await self._safe(self.exchange.stop())
         self.save_state()
         self.persistence.close()
-
-    def _unprotected_lines(self) -> list[str]:
-        """One line per position left without a stop-loss the exchange confirmed (none before the check)."""
-        if self.exit_check is None:
-            return []
-        held = self.croupier.oco.active if self.croupier is not None else ()
-        return unprotected_lines(self.exit_check, held)
 
     async def _safe(self, work: Awaitable[T]) -> T | None:
         try:
@@ -353,41 +303,13 @@ class Runtime:
         report = await reconcile(self.exchange, self.croupier, self.clock, apply=True, journal=journal)
         log.info("reconcile after a gap: %d differences handled", len(report.items))
 
-    async def _timer_loop(self) -> None:
-        """Closes candles at boundaries, forwards marks and measures loop lag: the runtime's only timer."""
-        loop = asyncio.get_running_loop()
-        expected = loop.time() + TIMER_INTERVAL_S
-        while True:
-            await asyncio.sleep(max(0.0, expected - loop.time()))
-            now = loop.time()
-            self.readout.loop_lag_ms = max(0.0, (now - expected) * 1000)
-            expected = max(expected + TIMER_INTERVAL_S, now)
-            self.tick()
-
     def tick(self) -> None:
-        """One timer step (also called directly by tests driving a ManualClock)."""
-        try:
-            self.engine.tick_timer(self.clock.now_ms())
-            if self.croupier is not None:
-                for symbol in self.symbols:
-                    price = self.stats.last_price(symbol)
-                    if price:
-                        self.croupier.on_mark(symbol, price)
-        except Exception:
-            self._errors += 1
-            log.exception("timer step failed")
+        """One timer step (tests driving a ManualClock call it themselves)."""
+        self.heartbeat.tick()
 
     async def advance(self, ms: int, step_ms: int = 1000) -> None:
         """Move a ManualClock forward in steps, pumping the sim and settling all work (tests, replays)."""
-        clock = self.clock
-        if not isinstance(clock, ManualClock):
-            raise TypeError("advance() needs a ManualClock")
-        end = clock.now_ms() + ms
-        while clock.now_ms() < end:
-            clock.advance(min(step_ms, end - clock.now_ms()))
-            self.exchange.pump()
-            self.tick()
-            await self.settle()
+        await self.heartbeat.advance(ms, step_ms)
 
     async def settle(self) -> None:
         """Wait until sensors, decisions and order handling in flight are done."""
@@ -465,16 +387,9 @@ class Runtime:
 
     def persisted_state(self) -> PersistedState:
         assert self.croupier is not None
-        journal = self.persistence.journal
-        player = self.decisions.player
-        return PersistedState(
-            saved_ms=self.clock.now_ms(),
-            journal_seq=journal.last_seq() if journal is not None else 0,
-            paused=self._paused,
-            next_bracket_seq=self.croupier.next_bracket_seq,
-            brackets=[msgspec.to_builtins(b) for b in self.croupier.brackets],
-            weights=player.weights_state() if player is not None else {},
-            breakers=saved_breakers(self.exchange),
+        player, journal = self.decisions.player, self.persistence.journal
+        return capture_state(
+            self.croupier, player, self.exchange, journal, now_ms=self.clock.now_ms(), paused=self._paused
         )
 
     def save_state(self) -> None:
@@ -489,29 +404,3 @@ class Runtime:
 
     def sensor_detail(self, symbol: str) -> tuple[SensorVoteRow, ...]:
         return self.decisions.detail(symbol)
-
-    def _write_report(self) -> Path | None:
-        counters = self.snapshot().counters
-        check = self.exit_check
-        unprotected = tuple(self._unprotected_lines())
-        open_positions = self.open_position_count
-        if check is not None and check.is_verified:
-            open_positions = len(check.positions)
-        self.exit_code = exit_code_for(self.sweep_outcome, len(unprotected), open_positions)
-        now = self.clock.now_ms()
-        report = self.readout.report(
-            counters,
-            self.mode,
-            open_positions=open_positions,
-            sweep=self.sweep_outcome,
-            unprotected=unprotected,
-            exit_code=self.exit_code,
-            ended_ms=now,
-        )
-        if self.persistence.paths is None:
-            return None
-        try:
-            return write_report(self.persistence.paths.reports, report, now)
-        except OSError as exc:
-            log.error("could not write the session report: %s", exc)
-            return None

@@ -32,6 +32,7 @@ class SweepCommand:
         self._task: asyncio.Task[SweepResult] | None = None
         self._last: SweepResult | None = None
         self._is_accepting = True
+        self._asked_at_stop: bool | None = None
         self.errors = 0
 
     @property
@@ -74,9 +75,19 @@ class SweepCommand:
         self._last = result
         return result
 
-    async def finish(self, *, wanted: bool, deadline_s: float) -> None:
-        """Shutdown: start the sweep if `wanted`, wait for the running one up to `deadline_s`, then refuse more."""
-        if wanted:
+    def ask_at_stop(self, sweep: bool | None) -> None:
+        """What a stop asked for (None: the configured default). A sweep asked for once stays asked for: a
+        later stop (SIGTERM, the console's own exit) cannot turn it into "keep"."""
+        if sweep is True:
+            self._asked_at_stop = True
+        elif sweep is False and self._asked_at_stop is None:
+            self._asked_at_stop = False
+
+    async def finish(self, *, by_default: bool, deadline_s: float) -> None:
+        """Shutdown: start the sweep the stop asked for (else `by_default`), wait for the running one up to
+        `deadline_s`, then refuse more."""
+        wanted = self._asked_at_stop
+        if wanted if wanted is not None else by_default:
             self.start()
         self._is_accepting = False
         task = self._task

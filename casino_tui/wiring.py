@@ -19,6 +19,7 @@ from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.recovery import Restored
 from casino_tui.engine.streams import StreamStats
 from casino_tui.exchange.sim.paper import saved_sim_clock_ms
+from casino_tui.heartbeat import Heartbeat
 from casino_tui.model import TIMEFRAMES, AccountUpdate, OrderUpdate, SymbolRules, TradingMode
 from casino_tui.paths import StatePaths
 from casino_tui.persistence import Persistence
@@ -69,8 +70,11 @@ class Parts:
         self.engine = Engine(
             symbols, clock, CandleBook(symbols, TIMEFRAMES), self.stats, on_candles=self.decisions.on_candles
         )
+        self.heartbeat = Heartbeat(clock, exchange, self.engine, self.stats, self.decisions)
         self.persistence = Persistence(paths, exchange, clock)
-        self.readout = Readout(config, clock, exchange, self.engine, self.stats, self.decisions, log_setup)
+        self.readout = Readout(
+            config, clock, exchange, self.engine, self.stats, self.decisions, self.heartbeat, log_setup
+        )
 
 
 def build_croupier(

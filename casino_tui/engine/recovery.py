@@ -5,13 +5,16 @@ it, then, once the exchange is connected, every intent that never got an answer 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
 
 from casino_tui.clock import Clock
 from casino_tui.control import ReconcileReport
+from casino_tui.engine import retries
 from casino_tui.engine.brackets import Bracket, Leg, bracket_id
 from casino_tui.engine.clientids import parse_client_id
 from casino_tui.engine.croupier import Croupier
@@ -122,6 +125,31 @@ def _with_leg_intent(raw: dict[str, Any], cid: str) -> dict[str, Any]:
     else:
         out[generation_field] = generation + 1  # a close id is taken, then the counter moves on
     return out
+
+
+async def recover_with_exchange(
+    exchange: Exchange,
+    croupier: Croupier,
+    clock: Clock,
+    journal: Journal | None,
+    *,
+    after_seq: int,
+    stopping: asyncio.Event,
+) -> bool:
+    """`reconcile_at_start`, waiting out an open breaker that refuses it; False (said in the log) when it
+    failed and the local state stands. Raises StopWhileWaiting if a stop comes while it waits."""
+
+    def attempt() -> Awaitable[ReconcileReport]:
+        return reconcile_at_start(exchange, croupier, clock, journal, after_seq=after_seq)
+
+    try:
+        await retries.past_open_breakers(attempt, exchange.health, stopping, what="startup reconcile")
+    except retries.StopWhileWaiting:
+        raise
+    except Exception:
+        log.exception("startup reconcile failed; continuing with local state")
+        return False
+    return True
 
 
 async def reconcile_at_start(

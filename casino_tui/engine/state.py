@@ -6,6 +6,9 @@ from typing import Any
 
 import msgspec
 
+from casino_tui.engine.croupier import Croupier
+from casino_tui.engine.journal import Journal
+from casino_tui.engine.player import AdaptivePlayer
 from casino_tui.port import BreakerStatus, Exchange
 
 
@@ -29,3 +32,24 @@ def saved_breakers(exchange: Exchange) -> dict[str, Any]:
         for b in exchange.health().breakers
         if b.state is not BreakerStatus.CLOSED
     }
+
+
+def capture_state(
+    croupier: Croupier,
+    player: AdaptivePlayer | None,
+    exchange: Exchange,
+    journal: Journal | None,
+    *,
+    now_ms: int,
+    paused: bool,
+) -> PersistedState:
+    """The durable state now, reflecting the journal up to its newest event."""
+    return PersistedState(
+        saved_ms=now_ms,
+        journal_seq=journal.last_seq() if journal is not None else 0,
+        paused=paused,
+        next_bracket_seq=croupier.next_bracket_seq,
+        brackets=[msgspec.to_builtins(b) for b in croupier.brackets],
+        weights=player.weights_state() if player is not None else {},
+        breakers=saved_breakers(exchange),
+    )
