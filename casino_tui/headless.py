@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from casino_tui.config import Config
 from casino_tui.early_signals import EarlySignals
@@ -43,7 +45,7 @@ async def run_headless(
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[object]] = set()
 
-    def spawn(coro) -> None:
+    def spawn(coro: Coroutine[Any, Any, object]) -> None:
         task = loop.create_task(coro)
         pending.add(task)
         task.add_done_callback(_settled)
@@ -71,10 +73,13 @@ async def run_headless(
     loop.add_signal_handler(signal.SIGHUP, lambda: spawn(reconcile_and_apply()))
     if early is not None and (stop_signal := early.hand_over()) is not None:
         on_stop(stop_signal.name)
+
+    def on_timeout() -> None:
+        log.info("timeout reached: orderly shutdown")
+        runtime.request_stop()
+
     if timeout is not None:
-        loop.call_later(
-            timeout, lambda: (log.info("timeout reached: orderly shutdown"), runtime.request_stop())
-        )
+        loop.call_later(timeout, on_timeout)
     status_task = loop.create_task(_status_lines(runtime))
     try:
         await runtime.run()

@@ -241,12 +241,12 @@ class CandleBook:
             slot = self._by_symbol.get(symbol)
             if slot is None:
                 continue
-            rows = {
+            by_open = {
                 c.open_ms: c
                 for c in candles
                 if c.timeframe == "1m" and c.closed and c.open_ms % _MINUTE_MS == 0
             }
-            per_slot[slot.index] = [rows[k] for k in sorted(rows)]
+            per_slot[slot.index] = [by_open[k] for k in sorted(by_open)]
         ends = [rows[-1].open_ms + _MINUTE_MS for rows in per_slot if rows]
         if not ends:
             return

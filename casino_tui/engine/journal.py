@@ -13,7 +13,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -67,7 +67,12 @@ class Journal:
     """Append-only event log. `append` queues a write; `commit_intent` returns once it is on disk."""
 
     def __init__(
-        self, path: Path, clock_ms=None, *, readonly: bool = False, busy_timeout_s: float = 5.0
+        self,
+        path: Path,
+        clock_ms: Callable[[], int] | None = None,
+        *,
+        readonly: bool = False,
+        busy_timeout_s: float = 5.0,
     ) -> None:
         self.path = path
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
@@ -142,7 +147,7 @@ class Journal:
                     "INSERT INTO events(ts_ms, kind, symbol, ref, payload) VALUES (?,?,?,?,?)", row
                 )
             self._db.execute("COMMIT")
-            return cur.lastrowid if cur is not None else 0
+            return (cur.lastrowid or 0) if cur is not None else 0
         except sqlite3.Error as exc:
             try:
                 self._db.execute("ROLLBACK")
@@ -152,7 +157,9 @@ class Journal:
             self.last_error = str(exc)
             raise JournalError(f"journal write failed: {exc}") from None
 
-    def _row(self, kind: JournalKind, payload: Any, symbol: str, ref: str) -> tuple[int, str, str, str, bytes]:
+    def _row(
+        self, kind: JournalKind, payload: Any, symbol: str, ref: str
+    ) -> tuple[int, str, str, str, bytes]:
         return (self._clock_ms(), kind, symbol, ref, _encoder.encode(payload))
 
     def append(
@@ -213,7 +220,7 @@ class Journal:
         return list(self.iter(after_seq, since_ms))
 
     def iter(self, after_seq: int = 0, since_ms: int | None = None) -> Iterator[JournalEntry]:
-        def query() -> list[tuple]:
+        def query() -> list[tuple[Any, ...]]:
             sql = "SELECT seq, ts_ms, kind, symbol, ref, payload FROM events WHERE seq > ?"
             args: list[Any] = [after_seq]
             if since_ms is not None:
@@ -253,7 +260,7 @@ class Journal:
         return [e for e in entries if e.kind is K.INTENT and e.ref not in answered]
 
 
-def open_journal(path: Path, clock_ms=None) -> Journal:
+def open_journal(path: Path, clock_ms: Callable[[], int] | None = None) -> Journal:
     """The writer's journal: a damaged file is set aside (said in the log) and a new one started.
 
     Raises JournalUnavailableError when the journal cannot be used for any other reason: the operator fixes

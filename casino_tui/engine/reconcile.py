@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 import msgspec
@@ -154,9 +155,8 @@ async def resolve_unacked(
         except msgspec.ValidationError as exc:
             log.error("journal intent %s is unreadable: %s", entry.seq, exc, extra={"symbol": entry.symbol})
             continue
-        found = await croupier.executor.query(
-            lambda r=request: exchange.get_order(r.symbol, r.client_id, r.type.is_conditional)
-        )
+        lookup = partial(exchange.get_order, request.symbol, request.client_id, request.type.is_conditional)
+        found = await croupier.executor.query(lookup)
         answers[request.client_id] = found
         log.info(
             "unanswered intent %s: %s",
