@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable
 
 from casino_tui.control import RuntimeControl
+from casino_tui.port import BreakerStatus
 from casino_tui.screens import cells
 from casino_tui.screens.commands import ConsoleCommands
 from casino_tui.screens.confirm import ConfirmScreen, LiveGateScreen
@@ -104,7 +105,7 @@ class CasinoApp(App[None]):
         self.console_screen = ConsoleScreen()
         self.last_snapshot: RuntimeSnapshot | None = None
         self._notified_seq = -1
-        self._breaker_states: dict[str, str] = {}
+        self._breaker_states: dict[str, BreakerStatus] = {}
         self._shown_paused: bool | None = None
         self._is_sweeping = False
         self._is_refresh_failing = False
@@ -220,7 +221,7 @@ class CasinoApp(App[None]):
                 self.notify(f"{more} more error(s): see Logs.", severity="error", markup=False)
         for breaker in snapshot.breakers:
             previous = self._breaker_states.get(breaker.name)
-            if breaker.state == "OPEN" and previous != "OPEN":
+            if breaker.state is BreakerStatus.OPEN and previous is not BreakerStatus.OPEN:
                 reason = f": {breaker.reason}" if breaker.reason else ""
                 self.notify(f"Breaker {breaker.name} OPEN{reason}", severity="error", markup=False)
             self._breaker_states[breaker.name] = breaker.state

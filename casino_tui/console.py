@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from casino_tui.config import Config, ConfigError
 from casino_tui.early_signals import EarlySignals
 from casino_tui.engine.logbuffer import LogSetup
+from casino_tui.model import TradingMode
 from casino_tui.paths import StatePaths
 from casino_tui.runtime import Runtime
 
@@ -55,7 +56,7 @@ def console_app(runtime: Runtime, config: Config) -> CasinoApp:
     """The console over `runtime`; in LIVE mode it opens on the typed gate, whose yes confirms the runtime."""
     from casino_tui.app import CasinoApp
 
-    confirm = "LIVE" if runtime.mode == "LIVE" else None
+    confirm = "LIVE" if runtime.mode is TradingMode.LIVE else None
     return CasinoApp(
         runtime, live=True, refresh_hz=config.ui.refresh_hz, theme=config.ui.theme, confirm_live=confirm
     )

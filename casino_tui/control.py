@@ -6,6 +6,7 @@ from typing import Protocol
 
 import msgspec
 
+from casino_tui.model import ReconcileAction, ReconcileKind
 from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
 
 
@@ -25,11 +26,11 @@ class SweepResult(msgspec.Struct, frozen=True):
 class ReconcileItem(msgspec.Struct, frozen=True):
     """One difference between local state and the exchange, with the action proposed for it."""
 
-    kind: str  # NAKED_POSITION | UNKNOWN_POSITION | ORPHAN_ORDER | VANISHED_BRACKET | QTY_MISMATCH
+    kind: ReconcileKind
     symbol: str
     local: str  # what we believe, in words
     exchange: str  # what the exchange says, in words
-    action: str  # PROTECT | ADOPT | CANCEL | MARK_CLOSED | NONE
+    action: ReconcileAction
     detail: str = ""
 
 

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from casino_tui.config import Config
 from casino_tui.early_signals import EarlySignals
@@ -43,7 +45,7 @@ async def run_headless(
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[object]] = set()
 
-    def spawn(coro) -> None:
+    def spawn(coro: Coroutine[Any, Any, object]) -> None:
         task = loop.create_task(coro)
         pending.add(task)
         task.add_done_callback(_settled)
@@ -58,7 +60,7 @@ async def run_headless(
         runtime.request_stop()
 
     async def reconcile_and_apply() -> None:
-        if runtime.status not in ("RUNNING", "PAUSED"):
+        if not runtime.status.is_ready:
             log.warning("SIGHUP while %s: nothing to reconcile yet", runtime.status)
             return
         report = await runtime.reconcile(apply=True)
@@ -71,10 +73,13 @@ async def run_headless(
     loop.add_signal_handler(signal.SIGHUP, lambda: spawn(reconcile_and_apply()))
     if early is not None and (stop_signal := early.hand_over()) is not None:
         on_stop(stop_signal.name)
+
+    def on_timeout() -> None:
+        log.info("timeout reached: orderly shutdown")
+        runtime.request_stop()
+
     if timeout is not None:
-        loop.call_later(
-            timeout, lambda: (log.info("timeout reached: orderly shutdown"), runtime.request_stop())
-        )
+        loop.call_later(timeout, on_timeout)
     status_task = loop.create_task(_status_lines(runtime))
     try:
         await runtime.run()
@@ -92,7 +97,7 @@ async def _status_lines(runtime: Runtime) -> None:
     """One human-readable status line every few seconds, the headless stand-in for the header."""
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
-        if runtime.status not in ("RUNNING", "PAUSED"):
+        if not runtime.status.is_ready:
             continue
         snap = runtime.snapshot()
         h, c = snap.header, snap.counters

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import msgspec
 
-from casino_tui.model import BracketState, CloseReason
+from casino_tui.lifecycle import RuntimeStatus
+from casino_tui.model import BracketState, CloseReason, TradingMode
 from casino_tui.port import BreakerState
 
 
 class HeaderView(msgspec.Struct, frozen=True):
-    mode: str  # PAPER | TESTNET | LIVE
-    status: str  # STARTING | UNCONFIRMED (LIVE gate) | RECOVERING | RUNNING | PAUSED | STOPPING | STOPPED
+    mode: TradingMode
+    status: RuntimeStatus
     equity: float
     pnl: float  # realised + unrealised this session
     open_positions: int

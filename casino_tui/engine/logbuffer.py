@@ -78,7 +78,7 @@ class ClockStamp(logging.Filter):
 class LogBuffer(logging.Handler):
     """The newest `capacity` records as LogLines, numbered so readers can take only what is new."""
 
-    def __init__(self, capacity: int = 500, clock_ms=None) -> None:
+    def __init__(self, capacity: int = 500, clock_ms: Callable[[], int] | None = None) -> None:
         super().__init__(level=logging.INFO)
         self._lines: deque[LogLine] = deque(maxlen=capacity)
         self._seq = 0
@@ -131,7 +131,12 @@ class LogSetup:
     """Handlers on the `casino` logger for one session; `close()` removes them and restores the logger."""
 
     def __init__(
-        self, log_file: Path | None, *, stdout: bool, buffer_capacity: int = 500, clock_ms=None
+        self,
+        log_file: Path | None,
+        *,
+        stdout: bool,
+        buffer_capacity: int = 500,
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.logger = logging.getLogger("casino")
         self._previous = (self.logger.level, self.logger.propagate)  # put back by close()

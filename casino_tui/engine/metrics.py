@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from casino_tui.port import BreakerStatus
 from casino_tui.snapshot import RuntimeSnapshot
 
-_BREAKER_VALUE = {"CLOSED": 0, "HALF_OPEN": 1, "OPEN": 2}
+_BREAKER_VALUE = {BreakerStatus.CLOSED: 0, BreakerStatus.HALF_OPEN: 1, BreakerStatus.OPEN: 2}
 
 
 class Metrics:
@@ -50,7 +51,7 @@ class Metrics:
         for row in snap.streams:
             self.ticks_per_s.labels(row.symbol).set(row.ticks_per_s)
         for breaker in snap.breakers:
-            self.breaker.labels(breaker.name).set(_BREAKER_VALUE.get(breaker.state, 0))
+            self.breaker.labels(breaker.name).set(_BREAKER_VALUE[breaker.state])
         self.used_weight.set(snap.limits.used_weight_1m)
 
     def serve(self, host: str, port: int) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 import msgspec
@@ -28,18 +29,22 @@ import msgspec
 from casino_tui.clock import Clock
 from casino_tui.control import ReconcileItem, ReconcileReport
 from casino_tui.engine.brackets.machine import Bracket, Leg
+from casino_tui.engine.clientids import parse_client_id
 from casino_tui.engine.croupier import Croupier
-from casino_tui.engine.journal import RECONCILE, Journal
+from casino_tui.engine.journal import Journal
 from casino_tui.model import (
     AccountUpdate,
     Balance,
     BracketState,
     CloseReason,
+    JournalKind,
     OrderRequest,
     OrderStatus,
     OrderType,
     OrderUpdate,
     Position,
+    ReconcileAction,
+    ReconcileKind,
     Side,
 )
 from casino_tui.port import Exchange, ExchangeError
@@ -47,6 +52,7 @@ from casino_tui.port import Exchange, ExchangeError
 log = logging.getLogger("casino.reconcile")
 
 S = BracketState
+Kind, Action = ReconcileKind, ReconcileAction
 _MANAGING = (S.OPEN_UNPROTECTED, S.PROTECTED)
 # Phases of the actions on one symbol: retire brackets, then cancel orphans, then place legs (see above).
 RETIRE, CANCEL, PROTECT = 0, 1, 2
@@ -55,7 +61,7 @@ RETIRE, CANCEL, PROTECT = 0, 1, 2
 class ReconcileJournal(Protocol):
     """What reconcile needs from the journal (`casino_tui.engine.journal.Journal` has it)."""
 
-    def append(self, kind: str, payload: Any, *, symbol: str = "", ref: str = "") -> Any: ...
+    def append(self, kind: JournalKind, payload: Any, *, symbol: str = "", ref: str = "") -> Any: ...
 
 
 class _Action(msgspec.Struct, kw_only=True):
@@ -151,9 +157,8 @@ async def resolve_unacked(
         except msgspec.ValidationError as exc:
             log.error("journal intent %s is unreadable: %s", entry.seq, exc, extra={"symbol": entry.symbol})
             continue
-        found = await croupier.executor.query(
-            lambda r=request: exchange.get_order(r.symbol, r.client_id, r.type.is_conditional)
-        )
+        lookup = partial(exchange.get_order, request.symbol, request.client_id, request.type.is_conditional)
+        found = await croupier.executor.query(lookup)
         answers[request.client_id] = found
         log.info(
             "unanswered intent %s: %s",
@@ -226,11 +231,11 @@ class _Planner:
         if found is not None and found.filled_qty > 0:
             seen = f"filled {found.filled_qty:.10g}, but no {_side_word(bracket.side)} position is left"
         item = ReconcileItem(
-            kind="VANISHED_BRACKET",
+            kind=Kind.VANISHED_BRACKET,
             symbol=bracket.symbol,
             local=_describe_bracket(bracket),
             exchange=f"entry {bracket.entry_client_id} {seen}",
-            action="MARK_CLOSED",
+            action=Action.MARK_CLOSED,
         )
 
         async def run() -> str:
@@ -275,11 +280,11 @@ class _Planner:
             exit_price = fill.avg_price or fill.last_price
             seen += f"; {fill.client_id} filled {fill.filled_qty:.10g} @ {exit_price:.10g}"
         item = ReconcileItem(
-            kind="VANISHED_BRACKET",
+            kind=Kind.VANISHED_BRACKET,
             symbol=bracket.symbol,
             local=_describe_bracket(bracket),
             exchange=seen,
-            action="MARK_CLOSED",
+            action=Action.MARK_CLOSED,
         )
 
         async def run() -> str:
@@ -306,14 +311,15 @@ class _Planner:
 
     def _orphan(self, order: OrderUpdate, bracket: Bracket | None) -> _Action:
         owner = "no active bracket owns it"
-        if bracket is not None and order.client_id.startswith(f"ct{bracket.seq:06d}"):
+        cid = parse_client_id(order.client_id)
+        if bracket is not None and cid is not None and cid.seq == bracket.seq:
             owner = f"an old leg of {bracket.id}"
         item = ReconcileItem(
-            kind="ORPHAN_ORDER",
+            kind=Kind.ORPHAN_ORDER,
             symbol=order.symbol,
             local=owner,
             exchange=_describe_order(order),
-            action="CANCEL",
+            action=Action.CANCEL,
         )
         executor = self._croupier.executor
 
@@ -349,7 +355,7 @@ class _Planner:
         if abs(qty - local_qty) > tol:
             items.append(
                 ReconcileItem(
-                    kind="QTY_MISMATCH",
+                    kind=Kind.QTY_MISMATCH,
                     symbol=bracket.symbol,
                     local=f"{local}; qty {local_qty:.10g}",
                     exchange=_describe_position(position)
@@ -358,7 +364,7 @@ class _Planner:
                         if sized
                         else ""
                     ),
-                    action="PROTECT" if sized else "ADOPT",
+                    action=Action.PROTECT if sized else Action.ADOPT,
                 )
             )
         if entry_fill is not None or missing:
@@ -368,21 +374,21 @@ class _Planner:
                 seen = f"entry filled {entry_fill.filled_qty:.10g} @ {entry_fill.avg_price:.10g}; " + seen
             items.append(
                 ReconcileItem(
-                    kind="NAKED_POSITION",
+                    kind=Kind.NAKED_POSITION,
                     symbol=bracket.symbol,
                     local=local,
                     exchange=", ".join([seen, *lacking]),
-                    action="PROTECT",
+                    action=Action.PROTECT,
                 )
             )
         elif unacked or not bracket.is_protected:
             items.append(
                 ReconcileItem(
-                    kind="NAKED_POSITION",
+                    kind=Kind.NAKED_POSITION,
                     symbol=bracket.symbol,
                     local=f"{local}; legs not acknowledged",
                     exchange=_describe_position(position) + ", TP and SL live",
-                    action="ADOPT",
+                    action=Action.ADOPT,
                 )
             )
         if not items:
@@ -424,9 +430,9 @@ class _Planner:
         seen = _describe_position(position)
         seen += f", {len(stops)} stop(s) live" if stops else ", no stop-loss"
         if stale is not None and not stops:
-            kind, action = "NAKED_POSITION", "PROTECT"
+            kind, action = Kind.NAKED_POSITION, Action.PROTECT
         else:
-            kind, action = "UNKNOWN_POSITION", "ADOPT"
+            kind, action = Kind.UNKNOWN_POSITION, Action.ADOPT
         local = "no bracket" if stale is None else f"{_describe_bracket(stale)}, no longer managing it"
         item = ReconcileItem(kind=kind, symbol=symbol, local=local, exchange=seen, action=action)
         oco = self._oco
@@ -512,7 +518,7 @@ def _journal(journal: ReconcileJournal | None, item: ReconcileItem) -> None:
     if journal is None:
         return
     try:
-        journal.append(RECONCILE, item, symbol=item.symbol, ref=item.kind)
+        journal.append(JournalKind.RECONCILE, item, symbol=item.symbol, ref=item.kind)
     except Exception:
         log.exception("journal write failed", extra={"symbol": item.symbol})
 

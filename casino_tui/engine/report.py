@@ -9,6 +9,8 @@ from pathlib import Path
 
 import msgspec
 
+from casino_tui.model import TradingMode
+
 # Exit codes of a run that got past start-up (README "Exit codes"); 1 and 2 are the CLI's.
 EXIT_OK = 0
 EXIT_UNPROTECTED = 3  # a position is left without a stop-loss the exchange confirmed
@@ -25,7 +27,7 @@ class SweepOutcome(enum.StrEnum):
 
 class SessionReport(msgspec.Struct, frozen=True):
     exchange: str
-    mode: str
+    mode: TradingMode
     symbols: tuple[str, ...]
     trades: int
     realized_pnl: float

@@ -32,12 +32,14 @@ from casino_tui.config import (
     SensorsConfig,
     TradingConfig,
 )
+from casino_tui.engine.state import PersistedState
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.model import BracketState, OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
 from casino_tui.sandbox import SandboxServer, running_sandbox
 from casino_tui.sandbox.serve import BANNER_BASE_URL
+from casino_tui.storage import SnapshotStore
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 STEP_MS = 1000
@@ -340,3 +342,22 @@ def test_headless_with_a_wrong_secret_exits_2_with_one_line_that_hides_the_secre
     assert wrong not in done.stdout + done.stderr
     logs = list(tmp_path.rglob("*.log"))
     assert all(wrong not in log.read_text(errors="replace") for log in logs)
+
+
+def test_headless_restart_while_a_saved_breaker_is_open_waits_its_cooldown_and_exits_0(
+    sandbox_process: str, tmp_path: Path
+) -> None:
+    """The last run's snapshot left the account breaker OPEN: start-up waits it out instead of crashing."""
+    paths = state_paths(tmp_path, "binance").ensure()
+    breakers = {"account": {"state": "OPEN", "reason": "RetriableError 503", "cooldown_s": 2.0}}
+    SnapshotStore(paths.snapshots).save(PersistedState(saved_ms=1, breakers=breakers))
+    env = _clean_env(
+        tmp_path, BINANCE_API_KEY=API_KEY, BINANCE_API_SECRET=API_SECRET, CASINO_SENSORS_EXECUTOR="inline"
+    )
+    done = _headless(sandbox_process, tmp_path, env)
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"exit {done.returncode}\nstdout tail:\n{done.stdout[-2000:]}\n{done.stderr}"
+    assert "Traceback" not in output, output[-3000:]
+    assert "account breaker is OPEN" in done.stdout and "for its cooldown" in done.stdout, done.stdout[-3000:]
+    assert done.stdout.rstrip("\n").splitlines()[-1].startswith("report: ")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import random
 
 from casino_tui.control import ReconcileItem, ReconcileReport, SweepResult
-from casino_tui.model import BracketState
+from casino_tui.lifecycle import RuntimeStatus
+from casino_tui.model import BracketState, ReconcileAction, ReconcileKind, TradingMode
+from casino_tui.port import BreakerStatus
 from casino_tui.snapshot import (
     BracketRow,
     BreakerState,
@@ -137,9 +139,9 @@ def spark_for(symbol: str, last: float) -> list[float]:
 class FakeRuntime:
     """Implements RuntimeControl with fixed data and real state changes; records every command it gets."""
 
-    def __init__(self, *, mode: str = "PAPER", with_positions: bool = True) -> None:
+    def __init__(self, *, mode: TradingMode = TradingMode.PAPER, with_positions: bool = True) -> None:
         self.mode = mode
-        self.status = "RUNNING"
+        self.status = RuntimeStatus.RUNNING
         self._paused = False
         self._seq = 0
         self.clock_ms = CLOCK_MS
@@ -173,10 +175,12 @@ class FakeRuntime:
             self.orphan_orders = ["SOLUSDT"]
             self.unknown_positions = ["DOGEUSDT"]
         self.breakers = {
-            "orders": BreakerState("orders", "CLOSED"),
-            "market-data": BreakerState("market-data", "CLOSED"),
-            "account": BreakerState("account", "HALF_OPEN", 2, "ReadTimeout on GET /fapi/v2/account", 18.0),
-            "user-stream": BreakerState("user-stream", "CLOSED"),
+            "orders": BreakerState("orders", BreakerStatus.CLOSED),
+            "market-data": BreakerState("market-data", BreakerStatus.CLOSED),
+            "account": BreakerState(
+                "account", BreakerStatus.HALF_OPEN, 2, "ReadTimeout on GET /fapi/v2/account", 18.0
+            ),
+            "user-stream": BreakerState("user-stream", BreakerStatus.CLOSED),
         }
         self.limits = LimitView(used_weight_1m=312, order_count_10s=4, order_count_1m=37)
         self.logs: list[LogLine] = []
@@ -213,7 +217,9 @@ class FakeRuntime:
         upnl = sum(row.upnl for row in brackets)
         header = HeaderView(
             mode=self.mode,
-            status="PAUSED" if self._paused and self.status == "RUNNING" else self.status,
+            status=RuntimeStatus.PAUSED
+            if self._paused and self.status is RuntimeStatus.RUNNING
+            else self.status,
             equity=round(START_EQUITY + self.realized_pnl + upnl, 2),
             pnl=round(self.realized_pnl + upnl, 2),
             open_positions=self.open_position_count,
@@ -332,20 +338,32 @@ class FakeRuntime:
             if bracket.state is S.OPEN_UNPROTECTED:
                 items.append(
                     ReconcileItem(
-                        "NAKED_POSITION",
+                        ReconcileKind.NAKED_POSITION,
                         bracket.symbol,
                         f"{bracket.bracket_id} {bracket.side} {bracket.qty:g}",
                         f"position {bracket.qty:g}, no stop",
-                        "PROTECT",
+                        ReconcileAction.PROTECT,
                     )
                 )
         for symbol in self.unknown_positions:
             items.append(
-                ReconcileItem("UNKNOWN_POSITION", symbol, "no bracket", "SHORT 3000 @ 0.16310", "ADOPT")
+                ReconcileItem(
+                    ReconcileKind.UNKNOWN_POSITION,
+                    symbol,
+                    "no bracket",
+                    "SHORT 3000 @ 0.16310",
+                    ReconcileAction.ADOPT,
+                )
             )
         for symbol in self.orphan_orders:
             items.append(
-                ReconcileItem("ORPHAN_ORDER", symbol, "no bracket", "LIMIT BUY 2 @ 139.500", "CANCEL")
+                ReconcileItem(
+                    ReconcileKind.ORPHAN_ORDER,
+                    symbol,
+                    "no bracket",
+                    "LIMIT BUY 2 @ 139.500",
+                    ReconcileAction.CANCEL,
+                )
             )
         report = ReconcileReport(
             ts_ms=self.clock_ms,
@@ -361,7 +379,7 @@ class FakeRuntime:
 
     def request_stop(self, sweep: bool | None = None) -> None:
         self.stop_requests.append(sweep)
-        self.status = "STOPPING"
+        self.status = RuntimeStatus.STOPPING
 
     def confirm_live(self) -> None:
         self.live_confirmations += 1
@@ -395,23 +413,23 @@ class FakeRuntime:
         self.stale_reason = reason
 
     def set_breaker(
-        self, name: str, state: str, *, failures: int = 0, reason: str = "", cooldown_s: float = 0.0
+        self, name: str, state: BreakerStatus, *, failures: int = 0, reason: str = "", cooldown_s: float = 0.0
     ) -> None:
         self.breakers[name] = BreakerState(name, state, failures, reason, cooldown_s)
 
     def _apply(self, items: list[ReconcileItem]) -> None:
         for item in items:
-            if item.action == "PROTECT":
+            if item.action is ReconcileAction.PROTECT:
                 for bracket in self.brackets.values():
                     if bracket.symbol == item.symbol and bracket.state is S.OPEN_UNPROTECTED:
                         bracket.state = S.PROTECTED
                         bracket.sl = round(bracket.entry * 0.99, 4)
-            elif item.action == "ADOPT":
+            elif item.action is ReconcileAction.ADOPT:
                 self.unknown_positions.remove(item.symbol)
                 bracket_id = f"b-{len(self.brackets) + 100:04d}"
                 self.brackets[bracket_id] = FakeBracket(
                     bracket_id, item.symbol, "SHORT", 3_000.0, 0.1631, 0.1598, 0.1664, 0.0, S.PROTECTED
                 )
-            elif item.action == "CANCEL":
+            elif item.action is ReconcileAction.CANCEL:
                 self.orphan_orders.remove(item.symbol)
             self.add_log("INFO", "reconcile", f"{item.action} {item.kind}", symbol=item.symbol)

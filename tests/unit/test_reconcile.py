@@ -16,7 +16,7 @@ from casino_tui.control import ReconcileReport
 from casino_tui.engine.brackets.machine import Bracket, Leg, bracket_id, client_id
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
-from casino_tui.engine.journal import RECONCILE, Journal
+from casino_tui.engine.journal import Journal
 from casino_tui.engine.reconcile import reconcile, resolve_unacked
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.model import (
@@ -24,6 +24,7 @@ from casino_tui.model import (
     BracketState,
     CloseReason,
     Decision,
+    JournalKind,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -166,7 +167,7 @@ class World:
 
     def journaled(self) -> list[dict]:
         self.journal.flush()
-        return [e.payload for e in self.journal.read() if e.kind == RECONCILE]
+        return [e.payload for e in self.journal.read() if e.kind is JournalKind.RECONCILE]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ succeeded. Only failures that say the exchange is unwell count: a rejected order
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable
 
@@ -17,18 +16,13 @@ from casino_tui.port import (
     AuthError,
     BreakerOpenError,
     BreakerState,
+    BreakerStatus,
     ExchangeError,
     RateLimitedError,
     RejectedError,
     RetriableError,
     UnknownOutcomeError,
 )
-
-
-class BreakerStatus(enum.StrEnum):
-    CLOSED = "CLOSED"
-    OPEN = "OPEN"
-    HALF_OPEN = "HALF_OPEN"
 
 
 class CircuitBreaker:
@@ -152,7 +146,7 @@ class CircuitBreaker:
         status = self.status
         return BreakerState(
             name=self.name,
-            state=status.value,
+            state=status,
             failures=self._failures,
             reason=self.reason if status is not BreakerStatus.CLOSED else "",
             cooldown_s=round(self.cooldown_s(), 1),
