@@ -29,6 +29,7 @@ from casino_tui.engine.engine import Engine
 from casino_tui.engine.exitcheck import ExitCheck, announce_exit, secure_exit, unprotected_lines
 from casino_tui.engine.journal import BRACKET, COMMAND, INTENT, PAUSE, Journal, JournalError, open_journal
 from casino_tui.engine.logbuffer import LogSetup
+from casino_tui.engine.metrics_server import MetricsError, MetricsServer
 from casino_tui.engine.player import AdaptivePlayer
 from casino_tui.engine.report import SessionReport, SweepOutcome, exit_code_for, utc_iso, write_report
 from casino_tui.engine.state import PersistedState
@@ -122,6 +123,7 @@ class Runtime:
         self._recovered_after_seq = 0
         # After a gap (reconnect, breaker back) the exchange re-reads the account; reconcile follows it.
         self.resync = HealingJob("reconcile after a gap", self._reconcile_after_gap, max_wait_s=10.0)
+        self.metrics = MetricsServer(config.metrics, self) if config.metrics.enabled else None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -130,6 +132,11 @@ class Runtime:
         if self._stop_requested is None:
             self._stop_requested = asyncio.Event()
         self.status = "STARTING"
+        try:
+            if self.metrics is not None:
+                await self.metrics.start()  # first: start-up itself is worth watching
+        except MetricsError as exc:
+            raise StartupError(str(exc)) from None
         try:
             all_rules = await retries.read(self.exchange.symbol_rules)
         except ExchangeError as exc:
@@ -183,6 +190,8 @@ class Runtime:
             next_bracket_seq=restored.next_bracket_seq,
         )
         self.croupier.restore(restored.brackets)
+        if self.metrics is not None:
+            self.metrics.watch(self.croupier.executor)
         if restored.weights:
             self.player.load_weights(restored.weights)
         self.exchange.reopen_breakers(restored.breakers)
@@ -305,6 +314,8 @@ class Runtime:
             self.save_state()
         if self.journal is not None:
             self.journal.close()
+        if self.metrics is not None:
+            await self.metrics.stop()
         self.status = "STOPPED"
         log.info("stopped")
 
