@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Generator
 
@@ -57,9 +58,8 @@ class MetricsServer:
         try:
             sock = socket.create_server((self.config.host, self.config.port), family=family)
         except OSError as exc:
-            raise MetricsError(
-                f"metrics: cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}"
-            ) from None
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise MetricsError(f"metrics: cannot listen on {self.config.host}:{self.config.port}: {why}") from None
         self.port = sock.getsockname()[1]
         server = _Server(
             uvicorn.Config(

@@ -161,7 +161,7 @@ async def test_a_metrics_port_in_use_is_a_startup_error_naming_it():
         taken.listen()
         port = taken.getsockname()[1]
         runtime = build(metrics={"enabled": True, "port": port})
-        with pytest.raises(StartupError, match=f"metrics: cannot listen on 127.0.0.1:{port}"):
+        with pytest.raises(StartupError, match=f"^metrics: cannot listen on 127.0.0.1:{port}: Address already in use$"):
             await runtime.start()
         await runtime.shutdown()
 
