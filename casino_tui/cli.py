@@ -85,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="run this long, then stop")
     parser.add_argument("--mouse", action="store_true", help="enable mouse support in the console")
     parser.add_argument(
+        "--metrics-port",
+        type=_int,
+        metavar="N",
+        help="serve Prometheus metrics on port N of [metrics] host (127.0.0.1); 0 picks a free port (logged)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="headless stdout: text (default) or one JSON object per line",
+    )
+    parser.add_argument(
         "--confirm-live",
         metavar="ACCOUNT",
         help=f"headless live trading: the last 4 characters of BINANCE_API_KEY (or {CONFIRM_LIVE_ENV})",
@@ -112,6 +123,8 @@ def refuse_inapplicable(args: argparse.Namespace, exchange: str | None) -> None:
     headless = getattr(args, "headless", False)
     if headless and getattr(args, "mouse", False):
         raise UsageError("--mouse does not apply to --headless (there is no console)")
+    if not headless and getattr(args, "log_format", None) is not None:
+        raise UsageError("--log-format applies to --headless only (the console shows logs in its Logs pane)")
     if getattr(args, "confirm_live", None) is not None and not (headless and args.live):
         raise UsageError(
             "--confirm-live applies to --headless --live only (the console asks you to type LIVE)"
@@ -159,6 +172,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     put("sim", "seed", args.seed)
     put("sim", "speed", args.speed)
     put("runtime", "state_dir", args.state_dir)
+    if getattr(args, "metrics_port", None) is not None:
+        put("metrics", "enabled", True)
+        put("metrics", "port", args.metrics_port)
     if getattr(args, "mouse", False):
         put("ui", "mouse", True)
     return out
@@ -210,7 +226,7 @@ def _quiet_stdout() -> None:
 
 
 def _run(config: Config, args: argparse.Namespace, early: EarlySignals, confirmed_live: bool) -> int:
-    from casino_tui.engine.logbuffer import LogSetup
+    from casino_tui.engine.logbuffer import LogFormat, LogSetup
     from casino_tui.exchange.factory import ExchangeSetupError
     from casino_tui.runtime import StartupError
     from casino_tui.statelock import StateLock, StateLockError
@@ -225,7 +241,7 @@ def _run(config: Config, args: argparse.Namespace, early: EarlySignals, confirme
     except StateLockError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    logs = LogSetup(paths.log_file, stdout=args.headless)
+    logs = LogSetup(paths.log_file, stdout=args.headless, stdout_format=LogFormat(args.log_format or "text"))
     try:
         if args.headless:
             from casino_tui.headless import print_report_line, run_headless

@@ -26,6 +26,7 @@ from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.exitcheck import ExitCheck, announce_exit, secure_exit, unprotected_lines
 from casino_tui.engine.journal import JournalError
 from casino_tui.engine.logbuffer import LogSetup
+from casino_tui.engine.metrics_server import MetricsError, MetricsServer
 from casino_tui.engine.reconcile import reconcile
 from casino_tui.engine.recovery import Restored, recover_with_exchange
 from casino_tui.engine.report import SweepOutcome
@@ -93,6 +94,7 @@ class Runtime:
         self.recovered_brackets = 0
         # After a gap (reconnect, breaker back) the exchange re-reads the account; reconcile follows it.
         self.resync = HealingJob("reconcile after a gap", self._reconcile_after_gap, max_wait_s=10.0)
+        self.metrics = MetricsServer(config.metrics, self) if config.metrics.enabled else None
 
     @property
     def status(self) -> RuntimeStatus:
@@ -106,6 +108,11 @@ class Runtime:
 
     async def start(self) -> None:
         """Everything up to RUNNING. Raises StartupError for problems the operator must fix."""
+        if self.metrics is not None:
+            try:
+                await self.metrics.start()  # first: start-up itself is worth watching
+            except MetricsError as exc:
+                raise StartupError(str(exc)) from None
         rules = await checked_rules(self.exchange, self.symbols)
         if self.is_stopping:
             return
@@ -127,6 +134,8 @@ class Runtime:
             return
         journal = self.persistence.journal
         self.croupier = build_croupier(self.config, self.exchange, self.clock, rules, journal, restored)
+        if self.metrics is not None:
+            self.metrics.watch(self.croupier.executor)
         self.decisions.start_trading(self.croupier, restored.weights)
         try:
             if not await self._connect_and_recover(self.croupier, restored):
@@ -227,6 +236,8 @@ class Runtime:
         try:
             await self._shut_down()
         finally:
+            if self.metrics is not None:
+                await self.metrics.stop()
             self._stopped.set()
         self.lifecycle.move(RuntimeStatus.STOPPED)
         log.info("stopped")

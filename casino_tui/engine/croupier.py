@@ -52,6 +52,11 @@ class Croupier:
         self.book = BracketBook(clock, next_seq=next_bracket_seq, on_transition=self._journal_transition)
         self.oco = OCOManager(self.book, self.executor, rules, config, clock, self.tracker)
         self._journal_errors = 0
+        # Session counters for the metrics: sweeps by how they ended, applied reconciles and what they found.
+        self.sweeps_flat = 0
+        self.sweeps_incomplete = 0
+        self.reconciles = 0
+        self.reconcile_differences = 0
 
     # -- commands and events ----------------------------------------------------------------------------
 
@@ -59,7 +64,21 @@ class Croupier:
         return await self.oco.open_bracket(decision, price)
 
     async def sweep(self) -> SweepResult:
-        return await self.oco.sweep()
+        is_flat = False
+        try:
+            result = await self.oco.sweep()
+            is_flat = result.is_flat
+            return result
+        finally:  # a sweep cut off (deadline, crash) did not reach flat either
+            if is_flat:
+                self.sweeps_flat += 1
+            else:
+                self.sweeps_incomplete += 1
+
+    def count_reconcile(self, differences: int) -> None:
+        """An applied reconcile has run and handled `differences` differences."""
+        self.reconciles += 1
+        self.reconcile_differences += differences
 
     def on_order_update(self, update: OrderUpdate) -> None:
         """A user-stream order event: settles pending unknown outcomes, then moves brackets and positions."""

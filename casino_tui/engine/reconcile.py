@@ -115,6 +115,7 @@ async def reconcile(
             journal = croupier.journal  # type: ignore[assignment]
         items = await _apply(actions, croupier, journal)
         await _sync_tracker(exchange, croupier, clock)
+        croupier.count_reconcile(len(items))
     else:
         items = [item for action in actions for item in action.items]
     for item in items:

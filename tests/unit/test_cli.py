@@ -37,6 +37,10 @@ def test_version_flag_prints_the_version(capsys):
         (["--speed", "inf"], "must be a finite number"),
         (["--timeout", "inf"], "must be a finite number"),
         (["--speed", "nan"], "must be > 0"),
+        (["--log-format", "json"], "--log-format applies to --headless only"),
+        (["--headless", "--log-format", "xml"], "invalid choice"),
+        (["--headless", "--metrics-port", "70000"], "metrics.port"),
+        (["--headless", "--metrics-port", "http"], "not an integer"),
     ],
 )
 def test_bad_flag_is_one_line_and_exit_2(capsys, args, expected):
