@@ -113,6 +113,7 @@ async def why_unreachable(url: str) -> str | None:
 def run_check(config: Config) -> int:
     """Print the checks; exit 0 only if all pass. Setup problems (no key, nothing listening at the URL) are
     one line on stderr and exit 2."""
+    from casino_tui.exchange.binance.connector import BinanceExchange
     from casino_tui.exchange.factory import ExchangeSetupError, build_exchange
 
     try:
@@ -120,7 +121,7 @@ def run_check(config: Config) -> int:
     except ExchangeSetupError as exc:
         print(f"casino-tui: error: {exc}", file=sys.stderr)
         return 2
-    rest_url: str | None = getattr(exchange, "rest_url", None)  # the sim has no URL to reach
+    rest_url = exchange.rest_url if isinstance(exchange, BinanceExchange) else None  # the sim has no URL
 
     async def go() -> list[CheckResult] | str:
         try:
