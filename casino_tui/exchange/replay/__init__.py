@@ -1,0 +1,1 @@
+"""Replay: historical and recorded market data behind the exchange port."""
