@@ -190,7 +190,12 @@ def read_agg_trades(
                 bad.add(file, line_no, "price or quantity out of range")
                 continue
             if agg_id <= last_id:
-                bad.add(file, line_no, "duplicate trade id" if agg_id == last_id else "out-of-order trade id")
+                reason = (
+                    "duplicate trade id"
+                    if agg_id == last_id
+                    else f"trade id goes back ({agg_id} after {last_id})"
+                )
+                bad.add(file, line_no, reason)
                 continue
             if ts < last_ms:
                 bad.add(file, line_no, "out-of-order time")

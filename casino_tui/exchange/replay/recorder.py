@@ -11,6 +11,7 @@ crash reads back up to its last whole batch.
 from __future__ import annotations
 
 import gzip
+import logging
 import struct
 import zlib
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,8 @@ from casino_tui.exchange.replay.errors import BadRows, ReplayDataError, ReplayFo
 from casino_tui.exchange.replay.rules import finest_decimals
 from casino_tui.model import SymbolRules, Trade
 from casino_tui.port import MarketSink
+
+log = logging.getLogger("casino.recorder")
 
 MAGIC = "casino-tui market recording"
 FORMAT_VERSION = 1
@@ -89,6 +92,7 @@ class MarketRecorder:
     ) -> None:
         self.path = path
         self.events_written = 0
+        self.failure: str | None = None  # why recording stopped (disk full ...); the run itself goes on
         self._batch: list[Event] = []
         self._batch_events = batch_events
         self._batch_span_ms = batch_span_ms
@@ -108,6 +112,8 @@ class MarketRecorder:
         self._add(MarkPriceTick(symbol, price, ts_ms), ts_ms)
 
     def _add(self, event: Event, ts_ms: int) -> None:
+        if self.failure is not None:
+            return
         batch = self._batch
         if not batch:
             self._batch_first_ms = ts_ms
@@ -125,9 +131,15 @@ class MarketRecorder:
             else (1, e.symbol, e.price, e.ts_ms)
             for e in self._batch
         ]
-        self.events_written += len(rows)
         self._batch.clear()
-        self._write_frame(_encode(rows))
+        try:
+            self._write_frame(_encode(rows))
+        except OSError as exc:
+            # A full disk must not stop the market stream feeding the engine: recording stops, trading goes on.
+            self.failure = f"cannot write {self.path}: {exc.strerror or exc}"
+            log.error("recording stopped: %s", self.failure)
+            return
+        self.events_written += len(rows)
 
     def _write_frame(self, payload: bytes) -> None:
         self._gzip.write(_LENGTH.pack(len(payload)))
@@ -135,11 +147,16 @@ class MarketRecorder:
         self._gzip.flush()  # Z_SYNC_FLUSH: everything so far is readable even if the process dies now
 
     def close(self) -> None:
+        """Write what waits and end the gzip stream; a write error is kept in `failure`, not raised."""
         if self._raw.closed:
             return
         try:
             self.flush()
-            self._gzip.close()
+            if self.failure is None:
+                self._gzip.close()
+        except OSError as exc:
+            self.failure = f"cannot write {self.path}: {exc.strerror or exc}"
+            log.error("recording not closed cleanly: %s", self.failure)
         finally:
             self._raw.close()
 
