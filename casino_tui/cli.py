@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="run this long, then stop")
     parser.add_argument("--mouse", action="store_true", help="enable mouse support in the console")
     parser.add_argument(
+        "--record", type=Path, metavar="PATH", help="write the market stream to PATH for `casino-tui replay`"
+    )
+    parser.add_argument(
         "--confirm-live",
         metavar="ACCOUNT",
         help=f"headless live trading: the last 4 characters of BINANCE_API_KEY (or {CONFIRM_LIVE_ENV})",
@@ -158,6 +161,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     put("sim", "seed", args.seed)
     put("sim", "speed", args.speed)
     put("runtime", "state_dir", args.state_dir)
+    if getattr(args, "record", None) is not None:
+        put("runtime", "record", str(args.record))
     if getattr(args, "mouse", False):
         put("ui", "mouse", True)
     return out

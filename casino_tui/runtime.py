@@ -31,11 +31,12 @@ from casino_tui.engine.player import AdaptivePlayer
 from casino_tui.engine.report import SessionReport, utc_iso, write_report
 from casino_tui.engine.state import PersistedState
 from casino_tui.engine.streams import StreamStats
+from casino_tui.exchange.replay.recorder import MarketRecorder, RecordingSink
 from casino_tui.exchange.sim.paper import PaperAccountError, PaperStore, saved_sim_clock_ms
 from casino_tui.healing import RESYNC, HealingJob
 from casino_tui.model import TIMEFRAMES, AccountUpdate, Balance, Candle, OrderUpdate
 from casino_tui.paths import StatePaths
-from casino_tui.port import AuthError, Exchange, ExchangeError
+from casino_tui.port import AuthError, Exchange, ExchangeError, MarketSink
 from casino_tui.sensors.manager import SensorManager
 from casino_tui.sensors.votes import VoteBatch
 from casino_tui.snapshot import (
@@ -115,6 +116,7 @@ class Runtime:
         self._recovered_after_seq = 0
         # After a gap (reconnect, breaker back) the exchange re-reads the account; reconcile follows it.
         self.resync = HealingJob("reconcile after a gap", self._reconcile_after_gap, max_wait_s=10.0)
+        self.recorder: MarketRecorder | None = None  # `--record PATH`: the market stream, for replays
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -179,7 +181,7 @@ class Runtime:
         if restored.weights:
             self.player.load_weights(restored.weights)
         self.exchange.reopen_breakers(restored.breakers)
-        self.exchange.set_sinks(self.engine, _UserSink(self))
+        self.exchange.set_sinks(self._market_sink(), _UserSink(self))
         try:
             await self.exchange.start(self.symbols)
             self._balance = await retries.read(self.exchange.balance)
@@ -212,7 +214,7 @@ class Runtime:
             self._live_confirmed.set()
         if self._live_confirmed.is_set() or self.is_stopping:
             return not self.is_stopping
-        self.exchange.set_sinks(self.engine, _UserSink(self))
+        self.exchange.set_sinks(self._market_sink(), _UserSink(self))
         await self.exchange.start_market(self.symbols)
         if self.use_timers:
             self._start_timer()
@@ -293,6 +295,8 @@ class Runtime:
         if self.sensors is not None:
             await self._safe(self.sensors.stop())
         await self._safe(self.exchange.stop())
+        if self.recorder is not None:
+            self.recorder.close()
         if self.croupier is not None:
             self.save_state()
         if self.journal is not None:
@@ -309,6 +313,24 @@ class Runtime:
             return None
 
     # ----------------------------------------------------------------- data path
+
+    def _market_sink(self) -> MarketSink:
+        """The engine, behind the recorder when `runtime.record` names a file."""
+        if not self.config.runtime.record:
+            return self.engine
+        if self.recorder is None:
+            path = Path(self.config.runtime.record)
+            try:
+                self.recorder = MarketRecorder(
+                    path,
+                    exchange=self.exchange.name,
+                    symbols=self.symbols,
+                    rules=self.rules,
+                    started_ms=self.clock.now_ms(),
+                )
+            except OSError as exc:
+                raise StartupError(f"--record: cannot write {path}: {exc.strerror}") from None
+        return RecordingSink(self.engine, self.recorder)
 
     async def _load_history(self) -> dict[str, dict[str, list[Candle]]]:
         history: dict[str, dict[str, list[Candle]]] = {tf: {} for tf in TIMEFRAMES}

@@ -1,1 +1,1 @@
-"""Replay: historical and recorded market data behind the exchange port."""
+"""Replay data: Binance public data files and casino-tui recordings as a stream of market trades."""

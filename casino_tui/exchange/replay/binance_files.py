@@ -1,0 +1,285 @@
+"""Binance public data files for USDⓈ-M futures (the data.binance.vision layout): names, plain or zipped
+CSV, and streaming readers for klines and aggTrades rows that skip and count malformed rows.
+
+Rows are split as bytes (no csv module, no decoding): the files hold no quotes. Times are milliseconds, or
+microseconds in recent files, told apart per row by size. A header row, if present, is the first line.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from casino_tui.exchange.replay.errors import BadRows, ReplayDataError, ReplayFormatError
+from casino_tui.exchange.replay.klines import Kline
+from casino_tui.model import Trade
+
+INTERVAL_MS: dict[str, int] = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
+# A millisecond timestamp this large would be past the year 5000: it counts microseconds.
+MICROS_FROM = 10**14
+CHUNK_BYTES = 1 << 20
+ZIP_MAGIC = b"PK\x03\x04"
+_INF = float("inf")
+_NAME = re.compile(
+    r"^(?P<symbol>[A-Za-z0-9]+)-(?P<what>aggTrades|[A-Za-z]+|\d+[smhdwM])-\d{4}-\d{2}(?:-\d{2})?$"
+)
+_BOOL = {b"true": True, b"false": False, b"True": True, b"False": False, b"1": True, b"0": False}
+_BOOL.update({b"TRUE": True, b"FALSE": False})
+AGG_TRADES_COLUMNS = 7
+KLINES_COLUMNS = 7  # open_time .. close_time; the five columns after it are not used
+
+
+class DataKind(enum.StrEnum):
+    KLINES = "klines"
+    AGG_TRADES = "aggTrades"
+
+
+class FileName(msgspec.Struct, frozen=True):
+    """What a data.binance.vision file name says: `XRPUSDT-5m-2021-11.zip`, `BTCUSDT-aggTrades-2024-01-02.csv`."""
+
+    symbol: str | None = None
+    kind: DataKind | None = None
+    interval: str | None = None
+    other: str | None = None  # a Binance data set we do not replay (trades, bookTicker, ...)
+
+
+def parse_file_name(path: Path) -> FileName:
+    stem = path.name
+    for suffix in (".zip", ".csv"):
+        stem = stem.removesuffix(suffix)
+    match = _NAME.match(stem)
+    if match is None:
+        return FileName()
+    symbol, what = match["symbol"].upper(), match["what"]
+    if what == "aggTrades":
+        return FileName(symbol, DataKind.AGG_TRADES)
+    if what in INTERVAL_MS:
+        return FileName(symbol, DataKind.KLINES, what)
+    return FileName(symbol, other=what)
+
+
+def is_zip(path: Path) -> bool:
+    with path.open("rb") as raw:
+        return raw.read(4) == ZIP_MAGIC
+
+
+def open_data(path: Path) -> IO[bytes]:
+    """The CSV bytes of a plain or zipped file (a zip must hold exactly one file)."""
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise ReplayFormatError(f"{path}: cannot open: {exc.strerror}") from None
+    if raw.read(4) != ZIP_MAGIC:
+        raw.seek(0)
+        return raw
+    try:
+        archive = zipfile.ZipFile(raw)
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) != 1:
+            raise ReplayFormatError(
+                f"{path.name}: a data zip holds one CSV file, this one holds {len(members)}"
+            )
+        return archive.open(members[0])
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raw.close()
+        raise ReplayFormatError(f"{path.name}: not a readable zip file ({exc})") from None
+    except ReplayFormatError:
+        raw.close()
+        raise
+
+
+def iter_lines(stream: IO[bytes], name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """The stream's lines without line ends, read in chunks; a corrupt compressed stream stops the run."""
+    rest = b""
+    while True:
+        try:
+            chunk = stream.read(chunk_bytes)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise ReplayDataError(f"{name}: cannot read on: {exc}") from None
+        if not chunk:
+            break
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r", b"")
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+def is_header(line: bytes) -> bool:
+    """A first line whose first field is not a number names the columns."""
+    head = line.split(b",", 1)[0].strip()
+    return bool(head) and not head.lstrip(b"-").isdigit()
+
+
+def _row_problem(fields: list[bytes], columns: int) -> str:
+    """Why a row failed to parse (the rare path)."""
+    if len(fields) < columns:
+        return f"missing columns ({len(fields)} of {columns})"
+    return "bad number or flag"
+
+
+class Cursor:
+    """Where one symbol's data stands, across its files: rows at or before it are duplicates or out of order."""
+
+    __slots__ = ("last_id", "last_ms")
+
+    def __init__(self) -> None:
+        self.last_id = -1
+        self.last_ms = -1
+
+
+def read_agg_trades(
+    lines: Iterable[bytes],
+    symbol: str,
+    file: str,
+    bad: BadRows,
+    cursor: Cursor,
+    from_ms: int,
+    to_ms: int,
+    first_line: int = 1,
+) -> Iterator[Trade]:
+    """Trades of `agg_trade_id, price, quantity, first_trade_id, last_trade_id, transact_time, is_buyer_maker`
+    rows with `from_ms <= time < to_ms`; bad rows go to `bad` and are skipped."""
+    line_no = first_line - 1
+    last_id = cursor.last_id
+    last_ms = cursor.last_ms
+    bools = _BOOL
+    try:
+        for line in lines:
+            line_no += 1
+            if not line:
+                continue
+            fields = line.split(b",")
+            try:
+                agg_id = int(fields[0])
+                price = float(fields[1])
+                qty = float(fields[2])
+                ts = int(fields[5])
+                maker = bools[fields[6]]
+            except (ValueError, IndexError, KeyError):
+                bad.add(file, line_no, _row_problem(fields, AGG_TRADES_COLUMNS))
+                continue
+            if ts >= MICROS_FROM:
+                ts //= 1000
+            # Chained comparisons are False for NaN, so these reject NaN too.
+            if not (0.0 < price < _INF and 0.0 <= qty < _INF):
+                bad.add(file, line_no, "price or quantity out of range")
+                continue
+            if agg_id <= last_id:
+                reason = (
+                    "duplicate trade id"
+                    if agg_id == last_id
+                    else f"trade id goes back ({agg_id} after {last_id})"
+                )
+                bad.add(file, line_no, reason)
+                continue
+            if ts < last_ms:
+                bad.add(file, line_no, "out-of-order time")
+                continue
+            last_id = agg_id
+            last_ms = ts
+            if ts < from_ms:
+                continue
+            if ts >= to_ms:
+                return
+            yield Trade(symbol, price, qty, ts, maker)
+    finally:
+        cursor.last_id = last_id
+        cursor.last_ms = last_ms
+
+
+def read_klines(
+    lines: Iterable[bytes],
+    symbol: str,
+    interval_ms: int,
+    file: str,
+    bad: BadRows,
+    cursor: Cursor,
+    from_ms: int,
+    to_ms: int,
+    first_line: int = 1,
+) -> Iterator[Kline]:
+    """Bars of `open_time, open, high, low, close, volume, close_time, ...` rows opening in
+    `from_ms <= open_time < to_ms`; bad rows go to `bad` and are skipped."""
+    line_no = first_line - 1
+    last_ms = cursor.last_ms
+    try:
+        for line in lines:
+            line_no += 1
+            if not line:
+                continue
+            fields = line.split(b",")
+            try:
+                open_ms = int(fields[0])
+                o = float(fields[1])
+                h = float(fields[2])
+                lo = float(fields[3])
+                c = float(fields[4])
+                v = float(fields[5])
+                close_ms = int(fields[6])
+            except (ValueError, IndexError):
+                bad.add(file, line_no, _row_problem(fields, KLINES_COLUMNS))
+                continue
+            if open_ms >= MICROS_FROM:
+                open_ms //= 1000
+                close_ms = (close_ms + 1) // 1000 - 1
+            problem = _kline_problem(open_ms, o, h, lo, c, v, close_ms, interval_ms, last_ms)
+            if problem:
+                bad.add(file, line_no, problem)
+                continue
+            last_ms = open_ms
+            if open_ms < from_ms:
+                continue
+            if open_ms >= to_ms:
+                return
+            yield Kline(symbol, open_ms, interval_ms, o, h, lo, c, v)
+    finally:
+        cursor.last_ms = last_ms
+
+
+def _kline_problem(
+    open_ms: int,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
+    v: float,
+    close_ms: int,
+    interval_ms: int,
+    last_ms: int,
+) -> str:
+    if not all(0.0 < p < _INF for p in (o, h, lo, c)) or not 0.0 <= v < _INF:
+        return "price or volume out of range"
+    if h < lo:
+        return "high < low"
+    if not (lo <= o <= h and lo <= c <= h):
+        return "open or close outside low..high"
+    if close_ms - open_ms + 1 != interval_ms:
+        return f"bar spans {close_ms - open_ms + 1} ms, not the file's {interval_ms} ms"
+    if open_ms <= last_ms:
+        return "duplicate time" if open_ms == last_ms else "out-of-order time"
+    return ""
