@@ -23,7 +23,7 @@ from casino_tui.early_signals import EarlySignals
 from casino_tui.paths import StatePaths, default_config_path, state_paths
 
 PROG = "casino-tui"
-SUBCOMMANDS = ("init-config", "sensors", "sandbox", "check", "journal")
+SUBCOMMANDS = ("init-config", "sensors", "sandbox", "check", "journal", "replay")
 CONFIRM_LIVE_ENV = "CASINO_CONFIRM_LIVE"
 
 log = logging.getLogger("casino.cli")
@@ -322,7 +322,33 @@ def _subcommand(name: str, argv: list[str]) -> int:
             return print_journal(paths.journal, args.since, paths.lock)
         except ValueError as exc:  # a --since the reader cannot parse
             raise UsageError(str(exc)) from None
+    if name == "replay":
+        from casino_tui.replay import add_arguments as add_replay_arguments
+        from casino_tui.replay import run_replay
+
+        parser = _Parser(
+            prog=f"{PROG} replay",
+            description="Replay Binance klines/aggTrades files or recordings through the engine; write a report.",
+        )
+        add_replay_arguments(parser)
+        args = parser.parse_args(argv)
+        config = load_config(
+            args.config or (default_config_path() if default_config_path().is_file() else None),
+            _replay_overrides(args),
+        )
+        return run_replay(args, config)
     raise UsageError(f"unknown subcommand {name}")
+
+
+def _replay_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if args.seed is not None:
+        out["sim"] = {"seed": args.seed}
+    if args.state_dir is not None:
+        out["runtime"] = {"state_dir": args.state_dir}
+    if args.mouse:
+        out["ui"] = {"mouse": True}
+    return out
 
 
 if __name__ == "__main__":

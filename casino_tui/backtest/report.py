@@ -143,7 +143,8 @@ class ReplayReport(msgspec.Struct, frozen=True):
     data_to: str
     trading_from: str
     replayed_to: str
-    complete: bool  # False when the operator stopped the replay before the data ended
+    complete: bool  # False when the replay stopped before the data ended
+    stopped_by: str  # "end of data", "operator" or "data error: ..."
     warmup_bars: int
     ticks: int
     warmup_ticks: int
@@ -168,7 +169,7 @@ class ReplayReport(msgspec.Struct, frozen=True):
     unrealized_pnl: float
     rejected_entries: int
     errors: int
-    pessimistic_reorders: int
+    bars_reaching_both_legs: int  # klines whose range held a TP and an SL: the SL filled (pessimistic)
     unavailable_timeframes: tuple[str, ...]
     sensors: dict[str, SensorStats]
     bad_row_count: int
@@ -188,7 +189,8 @@ def summary_lines(report: ReplayReport) -> list[str]:
     """The report in a few lines for a person (the console's notification, the headless log)."""
     pf = "∞" if report.profit_factor is None else f"{report.profit_factor:.2f}"
     return [
-        f"{'complete' if report.complete else 'stopped early'}: {report.data_from} → {report.replayed_to}, "
+        f"replay {'complete' if report.complete else f'stopped early ({report.stopped_by})'}: "
+        f"{report.data_from} → {report.replayed_to}, "
         f"{report.ticks:,} ticks",
         f"trades {report.trades} (win rate {report.win_rate:.1f}%), net PnL {report.net_pnl:+.2f} USDT "
         f"after {report.fees:.2f} fees, profit factor {pf}",

@@ -32,6 +32,7 @@ from casino_tui.backtest.report import (
 from casino_tui.clock import ReplayClock
 from casino_tui.config import Config
 from casino_tui.engine.logbuffer import LogSetup
+from casino_tui.exchange.replay.errors import ReplayDataError
 from casino_tui.exchange.replay.exchange import FeedStop, ReplayExchange, WarmupTooLongError
 from casino_tui.model import TIMEFRAME_MS, TIMEFRAMES, Candle
 from casino_tui.runtime import Runtime, StartupError
@@ -106,9 +107,10 @@ class ReplayRuntime(Runtime):
         self.on_finished = on_finished
         self.report: ReplayReport | None = None
         self.ledger: Ledger | None = None
+        self.data_error = ""  # why the data could not be read on, if it could not
         self.warmup_ms = clock.now_ms()
         self._batches_seen = 0
-        self._wall_start = 0.0
+        self._wall_start = self._last_yield = 0.0
         self._data_start = 0
 
     # ----------------------------------------------------------------- lifecycle
@@ -118,7 +120,7 @@ class ReplayRuntime(Runtime):
         try:
             try:
                 self.warmup_ms = await self.replay.warm_up()
-            except WarmupTooLongError as exc:
+            except (WarmupTooLongError, ReplayDataError) as exc:
                 raise StartupError(str(exc)) from None
             if self.unavailable:
                 log.warning(
@@ -132,6 +134,9 @@ class ReplayRuntime(Runtime):
                 progress = asyncio.create_task(self._progress_lines(), name="replay-progress")
                 try:
                     await self._drive()
+                except ReplayDataError as exc:  # what was replayed so far still gets its report
+                    self.data_error = str(exc)
+                    log.error("replay stopped: %s", exc)
                 finally:
                     progress.cancel()
                     await asyncio.gather(progress, return_exceptions=True)
@@ -164,7 +169,7 @@ class ReplayRuntime(Runtime):
             await self._step(now)
         clock.progress = replay.progress() if not replay.is_exhausted else 1.0
         if replay.is_exhausted:
-            log.info("replay: the data ended at %s", utc_iso(clock.now_ms()))
+            log.info("the data ended at %s", utc_iso(clock.now_ms()))
 
     async def _step(self, now: int) -> None:
         """One timer step at `now` (data time): marks, candle closes, settling, the ledger, pacing."""
@@ -194,7 +199,7 @@ class ReplayRuntime(Runtime):
             if not self._tasks:
                 return
         self._errors += 1
-        log.error("replay: work still in flight after %d rounds; going on", MAX_SETTLE_ROUNDS)
+        log.error("work still in flight after %d rounds; replaying on", MAX_SETTLE_ROUNDS)
 
     def _close_brackets(self) -> None:
         if self.croupier is not None and self.ledger is not None:
@@ -231,7 +236,7 @@ class ReplayRuntime(Runtime):
             elapsed = wall - self._wall_start
             eta = elapsed * (1.0 - done) / done if done > 0 else None
             log.info(
-                "replay %5.1f%% · %s ticks/s · ETA %s · data at %s",
+                "%5.1f%% · %s ticks/s · ETA %s · data at %s",
                 done * 100.0,
                 f"{(ticks - last_ticks) / max(wall - last_wall, 1e-9):,.0f}",
                 "?" if eta is None else time.strftime("%H:%M:%S", time.gmtime(eta)),
@@ -242,12 +247,15 @@ class ReplayRuntime(Runtime):
     # ----------------------------------------------------------------- the report
 
     def _write_report(self) -> Path | None:
-        """Called by the shutdown once the final balance is known: the replay report instead of the session's."""
+        """Called by the shutdown once the final balance is known: the replay report instead of the session's
+        (none when the replay never got to trade)."""
+        if self.croupier is None:
+            return None
         self._close_brackets()
         report = self.build_report()
         self.report = report
         for line in summary_lines(report):
-            log.info("replay %s", line)
+            log.info("%s", line)
         path: Path | None = None
         if self.reports_dir is not None:
             try:
@@ -266,7 +274,11 @@ class ReplayRuntime(Runtime):
         ledger.equity.observe(now, balance.equity)
         source = self.replay.source
         weights = self.player.weights_state()["sensors"] if self.player is not None else {}
-        timeframes = dict(zip(self.sensors.sensor_names, self.sensors.sensor_timeframes, strict=True)) if self.sensors else {}
+        timeframes = (
+            dict(zip(self.sensors.sensor_names, self.sensors.sensor_timeframes, strict=True))
+            if self.sensors
+            else {}
+        )
         sensors = {
             name: SensorStats(
                 timeframe=timeframes.get(name, ""),
@@ -294,7 +306,14 @@ class ReplayRuntime(Runtime):
             data_to=utc_iso(source.end_ms),
             trading_from=utc_iso(self.warmup_ms),
             replayed_to=utc_iso(now),
-            complete=self.replay.is_exhausted,
+            complete=self.replay.is_exhausted and not self.data_error,
+            stopped_by=(
+                f"data error: {self.data_error}"
+                if self.data_error
+                else "end of data"
+                if self.replay.is_exhausted
+                else "operator"
+            ),
             warmup_bars=self.replay.warmup_bars,
             ticks=self.replay.delivered,
             warmup_ticks=self.replay.warmup.trades,
@@ -307,7 +326,9 @@ class ReplayRuntime(Runtime):
             realized_pnl=round(self.replay.matching.realized_pnl, 8),
             fees=round(self.replay.matching.fees, 8),
             net_pnl=round(self.replay.matching.realized_pnl - self.replay.matching.fees, 8),
-            profit_factor=round(ledger.gross_profit / ledger.gross_loss, 6) if ledger.gross_loss > 0 else None,
+            profit_factor=round(ledger.gross_profit / ledger.gross_loss, 6)
+            if ledger.gross_loss > 0
+            else None,
             max_drawdown=round(ledger.equity.max_drawdown, 6),
             max_drawdown_pct=round(ledger.equity.max_drawdown_pct, 6),
             exposure_pct=round(ledger.exposed_ms / replayed_ms * 100.0, 4),
@@ -319,7 +340,7 @@ class ReplayRuntime(Runtime):
             unrealized_pnl=round(balance.unrealized_pnl, 8),
             rejected_entries=ledger.rejected,
             errors=snap.errors,
-            pessimistic_reorders=self.replay.paths.reordered if self.replay.paths is not None else 0,
+            bars_reaching_both_legs=self.replay.paths.both_legs_reached if self.replay.paths is not None else 0,
             unavailable_timeframes=self.unavailable,
             sensors=sensors,
             bad_row_count=int(getattr(source, "bad_row_count", 0)),

@@ -1,89 +1,63 @@
-"""The pessimistic rule for klines: inside a bar, the extreme against an open position comes first.
+"""The pessimistic rule for klines, as the replay applies it: a bar reaching both legs fills the stop-loss.
 
-A kline is replayed as a path of trades (open → the nearer extreme → the other extreme → close). Where the
-bar's high and low reach both the take-profit and the stop-loss of a position, the path alone would decide
-which leg fires, so the replay states a rule instead: when the exchange holds a position in the symbol at
-the bar's first intra-bar trade, the interior of the path is visited adverse extreme first (the low for a
-long, the high for a short), so the stop wins any tie. The open and the close keep their places, and every
-trade keeps its time slot, so the bar's OHLCV (and the engine's candle) are unchanged.
+A kline is replayed as four trades: open → the extreme nearer the open → the other extreme → close (see
+`klines.py`). When the exchange holds a position in the symbol as the bar's second trade comes, the two
+extremes are delivered adverse one first (the low for a long, the high for a short): a bar whose range holds
+both the take-profit and the stop-loss then fills the stop, whatever the path order, as `klines.exit_in_bar`
+states by default. The open is the bar's first price and keeps its place, so a leg the open already reaches (a
+gap) fires there. Every trade keeps its time slot and volume, so the bar's OHLCV and the engine's candle are
+the same either way.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable
 
-from casino_tui.model import Trade
+from casino_tui.exchange.replay.klines import Kline
+from casino_tui.model import OrderType, OrderUpdate, Trade
+
+BarAt = Callable[[str, int], Kline | None]
+OpenOrders = Callable[[str], list[OrderUpdate]]
 
 
-class AdverseFirstPaths:
-    """The merged trade stream with a hook to reorder a kline bar's path against a position.
+class AdverseFirst:
+    """Swaps a kline bar's two extremes when they come favourable first against an open position."""
 
-    `intervals` names the symbols replayed from klines and their bar length. For those symbols the stream
-    reads ahead to the end of a bar when asked to reorder it; trades of other symbols pass through.
-    """
-
-    def __init__(self, trades: Iterator[Trade], intervals: dict[str, int]) -> None:
-        self._source = trades
-        self._intervals = intervals
-        self._ahead: deque[Trade] = deque()
-        # Per kline symbol: the bar of the last trade handed out and how many of its trades came before it.
-        self._bar: dict[str, int] = {}
-        self._index: dict[str, int] = {}
+    def __init__(self, bar_at: BarAt, open_orders: OpenOrders) -> None:
+        self._bar_at = bar_at
+        self._open_orders = open_orders
+        # Symbol → the price its bar's third trade takes (the favourable extreme, moved there).
+        self.pending: dict[str, float] = {}
         self.reordered = 0
+        self.both_legs_reached = 0  # bars whose range held a take-profit and a stop-loss: the stop won
 
-    def __iter__(self) -> AdverseFirstPaths:
-        return self
-
-    def __next__(self) -> Trade:
-        trade = self._ahead.popleft() if self._ahead else next(self._source)
-        interval = self._intervals.get(trade.symbol)
-        if interval is not None:
-            bar = trade.ts_ms // interval
-            if self._bar.get(trade.symbol) == bar:
-                self._index[trade.symbol] += 1
-            else:
-                self._bar[trade.symbol] = bar
-                self._index[trade.symbol] = 0
-        return trade
-
-    def is_first_interior(self, trade: Trade) -> bool:
-        """Whether `trade` (the last one handed out) is the first trade after its bar's open."""
-        return self._index.get(trade.symbol) == 1
-
-    def adverse_first(self, trade: Trade, position_sign: int) -> Trade:
-        """`trade` (the first interior trade of its bar) or the trade to deliver in its place, so that the
-        bar's interior visits the low first for a long (`position_sign` > 0), the high first for a short."""
-        if position_sign == 0 or not self.is_first_interior(trade):
+    def first_extreme(self, trade: Trade, position_sign: int) -> Trade:
+        """`trade`, or the adverse extreme in its place when it is a bar's second trade, a position is open
+        (`position_sign` +1 long, -1 short) and the path would visit the favourable extreme first."""
+        if position_sign == 0:
             return trade
-        interval = self._intervals[trade.symbol]
-        bar_end = (trade.ts_ms // interval + 1) * interval
-        self._read_until(bar_end)
-        # The rest of the bar in the read-ahead buffer: its last trade is the close, which keeps its place.
-        slots = [i for i, t in enumerate(self._ahead) if t.symbol == trade.symbol and t.ts_ms < bar_end]
-        if not slots:
+        bar = self._bar_at(trade.symbol, trade.ts_ms)
+        if bar is None or trade.ts_ms != bar.open_ms + bar.interval_ms // 3:
             return trade
-        interior = [trade, *(self._ahead[i] for i in slots[:-1])]
-        prices = [t.price for t in interior]
-        adverse = min(prices) if position_sign > 0 else max(prices)
-        if trade.price == adverse or interior[-1].price != adverse:
-            return trade  # already adverse first, or not a path of extremes this rule speaks about
-        reversed_interior = interior[::-1]
-        moved = [
-            Trade(t.symbol, src.price, src.qty, t.ts_ms, src.buyer_is_maker)
-            for t, src in zip(interior, reversed_interior, strict=True)
-        ]
-        for i, replacement in zip(slots[:-1], moved[1:], strict=True):
-            self._ahead[i] = replacement
+        if self._reaches_both_legs(bar):
+            self.both_legs_reached += 1
+        adverse = bar.low if position_sign > 0 else bar.high
+        if trade.price == adverse:
+            return trade
+        self.pending[trade.symbol] = trade.price
         self.reordered += 1
-        return moved[0]
+        return Trade(trade.symbol, adverse, trade.qty, trade.ts_ms, adverse < bar.open)
 
-    def _read_until(self, end_ms: int) -> None:
-        """Read ahead until a trade at or after `end_ms` is buffered, or the stream ends."""
-        ahead = self._ahead
-        if ahead and ahead[-1].ts_ms >= end_ms:
-            return
-        for trade in self._source:
-            ahead.append(trade)
-            if trade.ts_ms >= end_ms:
-                return
+    def _reaches_both_legs(self, bar: Kline) -> bool:
+        """The bar's range holds the trigger of a resting stop-loss and of a resting take-profit."""
+        kinds = {
+            order.type
+            for order in self._open_orders(bar.symbol)
+            if order.trigger_price is not None and bar.low <= order.trigger_price <= bar.high
+        }
+        return OrderType.STOP_MARKET in kinds and OrderType.TAKE_PROFIT_MARKET in kinds
+
+    def second_extreme(self, trade: Trade) -> Trade:
+        """The bar's third trade, carrying the extreme that `first_extreme` moved back."""
+        price = self.pending.pop(trade.symbol)
+        return Trade(trade.symbol, price, trade.qty, trade.ts_ms, price < trade.price)

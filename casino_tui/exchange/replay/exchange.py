@@ -6,7 +6,7 @@ calls, and stops early right after a trade that moved one of our orders, with th
 the runtime reacts at that instant of the data. Whoever drives the replay then moves the clock on.
 User events are queued and delivered with `loop.call_soon`, as the sim does. Klines are replayed along their
 intra-bar path, reordered against an open position by the pessimistic rule of `bar_order`. Mark prices are
-the last trade prices (the data has no mark stream). Warm-up history is the data's own first bars.
+the last trade prices, unless a recording brings its own. Warm-up history is the data's own first bars.
 """
 
 from __future__ import annotations
@@ -16,34 +16,30 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from casino_tui.clock import ReplayClock
 from casino_tui.config import SimConfig
-from casino_tui.exchange.replay.bar_order import AdverseFirstPaths
+from casino_tui.exchange.replay.bar_order import AdverseFirst
+from casino_tui.exchange.replay.recorder import MarkPriceTick
+from casino_tui.exchange.replay.sources import ReplaySource
 from casino_tui.exchange.replay.warmup import MINUTE_MS, WarmupCandles
 from casino_tui.exchange.sim.matching import MatchingEngine, MatchingEvent
-from casino_tui.model import AccountUpdate, Balance, Candle, OrderRequest, OrderUpdate, Position, SymbolRules, Trade
+from casino_tui.model import (
+    AccountUpdate,
+    Balance,
+    Candle,
+    OrderRequest,
+    OrderUpdate,
+    Position,
+    SymbolRules,
+    Trade,
+)
 from casino_tui.port import ExchangeHealth, KeyPermissions, MarketSink, OrderNotFoundError, UserSink
 
 log = logging.getLogger("casino.replay")
 
 WARMUP_YIELD_EVERY = 65_536  # trades between two yields to the loop while the warm-up is read
-
-
-class TradeSource(Protocol):
-    """What a replay reads: merged, time-ordered trades of `symbols`, with their rules and bar intervals
-    (None for trades, the kline interval in ms for klines)."""
-
-    symbols: list[str]
-    rules: dict[str, SymbolRules]
-    interval_ms: dict[str, int | None]
-    start_ms: int
-    end_ms: int
-
-    def trades(self) -> Iterator[Trade]: ...
-
-    def progress(self) -> float: ...
 
 
 class FeedStop(enum.Enum):
@@ -66,7 +62,7 @@ class ReplayExchange:
 
     def __init__(
         self,
-        source: TradeSource,
+        source: ReplaySource,
         config: SimConfig,
         clock: ReplayClock,
         *,
@@ -81,14 +77,14 @@ class ReplayExchange:
             leverage=leverage,
         )  # fmt: skip
         self.matching.listeners.append(self._on_matching_event)
-        klines = {s: iv for s, iv in source.interval_ms.items() if iv}
-        stream = source.trades()
-        self.paths = AdverseFirstPaths(stream, klines) if klines else None
-        self._trades: Iterator[Trade] = self.paths if self.paths is not None else stream
+        has_klines = any(source.interval_ms.values())
+        self.paths = AdverseFirst(source.bar_at, self.matching.open_orders) if has_klines else None
+        self._events: Iterator[Trade | MarkPriceTick] = source.events()
+        self._recorded_marks: set[str] = set()  # symbols whose marks come from a recording
         self.base_ms = {s: source.interval_ms.get(s) or MINUTE_MS for s in self.symbols}
         self.warmup_bars = warmup_bars
         self.warmup = WarmupCandles(self.base_ms)
-        self._next: Trade | None = None
+        self._next: Trade | MarkPriceTick | None = None
         self._is_done = False
         self._last: dict[str, float] = {}
         self.delivered = 0  # trades replayed after the warm-up
@@ -112,15 +108,16 @@ class ReplayExchange:
         cut = first.ts_ms - first.ts_ms % step + self.warmup_bars * step
         add = self.warmup.add
         count = 0
-        trade: Trade | None = first
-        while trade is not None and trade.ts_ms < cut:
-            add(trade)
+        event: Trade | MarkPriceTick | None = first
+        while event is not None and event.ts_ms < cut:
+            if type(event) is Trade:
+                add(event)
             count += 1
             if count % WARMUP_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-            trade = next(self._trades, None)
-        self._next = trade
-        if trade is None:
+            event = next(self._events, None)
+        self._next = event
+        if event is None:
             self._is_done = True
             raise WarmupTooLongError(
                 f"the data ends inside the warm-up of {self.warmup_bars} bars: lower --warmup"
@@ -134,20 +131,21 @@ class ReplayExchange:
 
     # -- the replay ------------------------------------------------------------------------------------
 
-    def _peek(self) -> Trade | None:
+    def _peek(self) -> Trade | MarkPriceTick | None:
         if self._next is None and not self._is_done:
-            self._next = next(self._trades, None)
+            self._next = next(self._events, None)
             self._is_done = self._next is None
         return self._next
 
     def next_trade_ms(self) -> int | None:
-        """The time of the next trade to deliver, None once the data is exhausted."""
-        trade = self._peek()
-        return None if trade is None else trade.ts_ms
+        """The time of the next event to deliver, None once the data is exhausted."""
+        event = self._peek()
+        return None if event is None else event.ts_ms
 
     @property
     def is_exhausted(self) -> bool:
-        return self._peek() is None
+        """Every event of the data has been delivered."""
+        return self._is_done and self._next is None
 
     @property
     def has_pending_events(self) -> bool:
@@ -155,8 +153,8 @@ class ReplayExchange:
 
     def feed(self, until_ms: int) -> FeedStop:
         """Deliver the trades stamped before `until_ms` (matching first, then the market sink); see the module."""
-        trade = self._peek()
-        if trade is None:
+        event = self._peek()
+        if event is None:
             return FeedStop.END
         sink = self._market_sink
         on_trade = sink.on_trade if sink is not None else _ignore
@@ -164,47 +162,64 @@ class ReplayExchange:
         check = self.matching.on_trade
         pending = self._pending
         paths = self.paths
+        swaps = paths.pending if paths is not None else {}
         last = self._last
-        trades = self._trades
+        events = self._events
         delivered = 0
         stop = FeedStop.BOUNDARY
-        while trade is not None and trade.ts_ms < until_ms:
+        while event is not None and event.ts_ms < until_ms:
+            if type(event) is not Trade:
+                self._recorded_mark(event)  # type: ignore[arg-type]
+                event = next(events, None)
+                continue
+            trade: Trade = event
             symbol = trade.symbol
+            if swaps and symbol in swaps:
+                trade = paths.second_extreme(trade)  # type: ignore[union-attr]
             if symbol in watched:
                 if paths is not None:
-                    trade = paths.adverse_first(trade, self._position_sign(symbol))
+                    trade = paths.first_extreme(trade, self._position_sign(symbol))
                 check(trade)
                 if pending:  # one of our orders moved: hand over at this instant
                     last[symbol] = trade.price
                     on_trade(trade)
                     delivered += 1
                     self.clock.set(trade.ts_ms)
-                    trade = None
+                    event = None
                     stop = FeedStop.EVENT
                     break
             last[symbol] = trade.price
             on_trade(trade)
             delivered += 1
-            trade = next(trades, None)
+            event = next(events, None)
         else:
-            if trade is None:
+            if event is None:
                 self._is_done = True
                 stop = FeedStop.END
-        self._next = trade
+        self._next = event
         self.delivered += delivered
         self.matching.set_last_prices(last)
         return stop
+
+    def _recorded_mark(self, tick: MarkPriceTick) -> None:
+        """A recording's own mark price: it replaces the last-trade mark for its symbol from now on."""
+        self._recorded_marks.add(tick.symbol)
+        self.matching.set_mark_price(tick.symbol, tick.price)
+        if self._market_sink is not None:
+            self._market_sink.on_mark_price(tick.symbol, tick.price, tick.ts_ms)
 
     def _position_sign(self, symbol: str) -> int:
         qty = self.matching.position(symbol).qty
         return 1 if qty > 0 else -1 if qty < 0 else 0
 
     def publish_marks(self, now_ms: int) -> None:
-        """Marks at the last trade prices, to the matching engine and the market sink."""
-        self.matching.set_mark_prices(self._last)
+        """Marks at the last trade prices (recorded marks apart), to the matching engine and the market sink."""
+        recorded = self._recorded_marks
+        marks = {s: p for s, p in self._last.items() if s not in recorded} if recorded else self._last
+        self.matching.set_mark_prices(marks)
         sink = self._market_sink
         if sink is not None:
-            for symbol, price in self._last.items():
+            for symbol, price in marks.items():
                 sink.on_mark_price(symbol, price, now_ms)
 
     def pump(self, until_ms: int | None = None) -> int:
