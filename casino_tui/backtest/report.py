@@ -189,7 +189,7 @@ def summary_lines(report: ReplayReport) -> list[str]:
     """The report in a few lines for a person (the console's notification, the headless log)."""
     pf = "∞" if report.profit_factor is None else f"{report.profit_factor:.2f}"
     return [
-        f"replay {'complete' if report.complete else f'stopped early ({report.stopped_by})'}: "
+        f"{'complete' if report.complete else f'stopped early ({report.stopped_by})'}: "
         f"{report.data_from} → {report.replayed_to}, "
         f"{report.ticks:,} ticks",
         f"trades {report.trades} (win rate {report.win_rate:.1f}%), net PnL {report.net_pnl:+.2f} USDT "

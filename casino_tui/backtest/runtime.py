@@ -110,6 +110,7 @@ class ReplayRuntime(Runtime):
         self.data_error = ""  # why the data could not be read on, if it could not
         self.warmup_ms = clock.now_ms()
         self._batches_seen = 0
+        self._now: int | None = None  # the driver's data time, once it has begun
         self._wall_start = self._last_yield = 0.0
         self._data_start = 0
 
@@ -118,22 +119,11 @@ class ReplayRuntime(Runtime):
     async def run(self) -> None:
         """Warm up, start, replay to the end of the data or a stop, then the orderly shutdown and the report."""
         try:
-            try:
-                self.warmup_ms = await self.replay.warm_up()
-            except (WarmupTooLongError, ReplayDataError) as exc:
-                raise StartupError(str(exc)) from None
-            if self.unavailable:
-                log.warning(
-                    "sensors on %s are unavailable for this replay: the data's bars are %s (not made up)",
-                    ", ".join(self.unavailable),
-                    interval_name(max(self.replay.base_ms.values())),
-                )
-            await self.start()
-            self.ledger = Ledger(self.clock.now_ms(), EQUITY_EVERY_MS)
+            await self.begin()
             if self.status in ("RUNNING", "PAUSED") and not self.is_stopping:
                 progress = asyncio.create_task(self._progress_lines(), name="replay-progress")
                 try:
-                    await self._drive()
+                    await self.replay_until()
                 except ReplayDataError as exc:  # what was replayed so far still gets its report
                     self.data_error = str(exc)
                     log.error("replay stopped: %s", exc)
@@ -143,32 +133,53 @@ class ReplayRuntime(Runtime):
         finally:
             await self.shutdown()
 
+    async def begin(self) -> None:
+        """Read the warm-up bars, then the runtime's start-up on them (StartupError if the data is too short)."""
+        try:
+            self.warmup_ms = await self.replay.warm_up()
+        except (WarmupTooLongError, ReplayDataError) as exc:
+            raise StartupError(str(exc)) from None
+        if self.unavailable:
+            log.warning(
+                "sensors on %s are unavailable for this replay: the data's bars are %s (not made up)",
+                ", ".join(self.unavailable),
+                interval_name(max(self.replay.base_ms.values())),
+            )
+        await self.start()
+        self.ledger = Ledger(self.clock.now_ms(), EQUITY_EVERY_MS)
+
     def _on_candles(self, timeframe: str, open_ms: int, candles: list[Candle]) -> None:
         if timeframe not in self.unavailable:  # the engine's own 1m under 5m bars would be made up
             super()._on_candles(timeframe, open_ms, candles)
 
     # ----------------------------------------------------------------- the driver
 
-    async def _drive(self) -> None:
+    async def replay_until(self, end_ms: int | None = None) -> None:
+        """Replay the data up to `end_ms` (data time, whole steps; None: to its end), or until a stop."""
         replay, clock = self.replay, self.replay_clock
-        self._wall_start = self._last_yield = time.perf_counter()
-        self._data_start = now = clock.now_ms()
-        await self._step(now)
-        while not self.is_stopping:
+        if self._now is None:
+            self._wall_start = self._last_yield = time.perf_counter()
+            self._data_start = self._now = clock.now_ms()
+            await self._step(self._now)
+        while not self.is_stopping and (end_ms is None or self._now < end_ms):
             upcoming = replay.next_trade_ms()
             if upcoming is None:
                 break
-            if upcoming >= now + STEP_MS:  # nothing in between: on to the step holding the next trade
-                now = upcoming - upcoming % STEP_MS
-                await self._step(now)
-            until = now + STEP_MS
+            if end_ms is not None:
+                upcoming = min(upcoming, end_ms)
+            if upcoming >= self._now + STEP_MS:  # nothing in between: on to the step holding the next trade
+                self._now = upcoming - upcoming % STEP_MS
+                await self._step(self._now)
+                if self._now == end_ms:
+                    break
+            until = self._now + STEP_MS
             while replay.feed(until) is FeedStop.EVENT:
                 await self._settle_all()
                 self._close_brackets()
-            now = until
-            await self._step(now)
-        clock.progress = replay.progress() if not replay.is_exhausted else 1.0
+            self._now = until
+            await self._step(until)
         if replay.is_exhausted:
+            clock.progress = 1.0
             log.info("the data ended at %s", utc_iso(clock.now_ms()))
 
     async def _step(self, now: int) -> None:
@@ -340,7 +351,9 @@ class ReplayRuntime(Runtime):
             unrealized_pnl=round(balance.unrealized_pnl, 8),
             rejected_entries=ledger.rejected,
             errors=snap.errors,
-            bars_reaching_both_legs=self.replay.paths.both_legs_reached if self.replay.paths is not None else 0,
+            bars_reaching_both_legs=(
+                self.replay.kline_fills.both_legs_reached if self.replay.kline_fills is not None else 0
+            ),
             unavailable_timeframes=self.unavailable,
             sensors=sensors,
             bad_row_count=int(getattr(source, "bad_row_count", 0)),

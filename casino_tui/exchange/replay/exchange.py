@@ -5,7 +5,7 @@ The replay owns its clock (a `ReplayClock`): `feed(until_ms)` delivers the data'
 calls, and stops early right after a trade that moved one of our orders, with the clock at that trade, so
 the runtime reacts at that instant of the data. Whoever drives the replay then moves the clock on.
 User events are queued and delivered with `loop.call_soon`, as the sim does. Klines are replayed along their
-intra-bar path, reordered against an open position by the pessimistic rule of `bar_order`. Mark prices are
+intra-bar path, with the fill rules of `kline_fills` (segments cross triggers; the stop first on a two-leg bar). Mark prices are
 the last trade prices, unless a recording brings its own. Warm-up history is the data's own first bars.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from casino_tui.clock import ReplayClock
 from casino_tui.config import SimConfig
-from casino_tui.exchange.replay.bar_order import AdverseFirst
+from casino_tui.exchange.replay.kline_fills import KlineFills
 from casino_tui.exchange.replay.recorder import MarkPriceTick
 from casino_tui.exchange.replay.sources import ReplaySource
 from casino_tui.exchange.replay.warmup import MINUTE_MS, WarmupCandles
@@ -78,7 +78,7 @@ class ReplayExchange:
         )  # fmt: skip
         self.matching.listeners.append(self._on_matching_event)
         has_klines = any(source.interval_ms.values())
-        self.paths = AdverseFirst(source.bar_at, self.matching.open_orders) if has_klines else None
+        self.kline_fills = KlineFills(source.bar_at, self.matching.open_orders) if has_klines else None
         self._events: Iterator[Trade | MarkPriceTick] = source.events()
         self._recorded_marks: set[str] = set()  # symbols whose marks come from a recording
         self.base_ms = {s: source.interval_ms.get(s) or MINUTE_MS for s in self.symbols}
@@ -161,8 +161,8 @@ class ReplayExchange:
         watched = self.matching.watched_symbols
         check = self.matching.on_trade
         pending = self._pending
-        paths = self.paths
-        swaps = paths.pending if paths is not None else {}
+        fills = self.kline_fills
+        swaps = fills.pending if fills is not None else {}
         last = self._last
         events = self._events
         delivered = 0
@@ -175,10 +175,12 @@ class ReplayExchange:
             trade: Trade = event
             symbol = trade.symbol
             if swaps and symbol in swaps:
-                trade = paths.second_extreme(trade)  # type: ignore[union-attr]
+                trade = fills.second_extreme(trade)  # type: ignore[union-attr]
             if symbol in watched:
-                if paths is not None:
-                    trade = paths.first_extreme(trade, self._position_sign(symbol))
+                if fills is not None:
+                    trade = fills.adverse_first(trade, self._position_sign(symbol))
+                    for crossing in fills.crossed(trade, last.get(symbol)):
+                        check(crossing)
                 check(trade)
                 if pending:  # one of our orders moved: hand over at this instant
                     last[symbol] = trade.price
