@@ -14,6 +14,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -28,6 +29,9 @@ from casino_tui.exchange.replay.exchange import ReplayExchange
 from casino_tui.exchange.replay.sources import ReplaySource, open_source, parse_utc_ms
 from casino_tui.paths import StatePaths, state_paths
 from casino_tui.runtime import StartupError
+
+if TYPE_CHECKING:
+    from casino_tui.app import CasinoApp
 
 PROG = "casino-tui"
 DEFAULT_WARMUP_BARS = 120
@@ -183,12 +187,7 @@ async def _console_run(runtime: ReplayRuntime, config: Config, early: EarlySigna
     from casino_tui.console import console_app, engine_running
 
     app = console_app(runtime, config)
-
-    def finished(report: ReplayReport, path: Path | None) -> None:
-        where = f"\nreport: {path}" if path is not None else ""
-        app.notify("\n".join(summary_lines(report)) + where, title="Replay finished", timeout=3600)
-
-    runtime.on_finished = finished
+    show_summary(runtime, app)
     async with engine_running(runtime, app) as engine:
         if early.hand_over() is None:
             await app.run_async(mouse=config.ui.mouse)
@@ -196,6 +195,16 @@ async def _console_run(runtime: ReplayRuntime, config: Config, early: EarlySigna
         raise failure
     code = app.return_code or 0
     return 0 if code >= 128 else code  # SIGTERM/SIGHUP: an orderly stop
+
+
+def show_summary(runtime: ReplayRuntime, app: CasinoApp) -> None:
+    """When the replay ends, its report summary in a notification that stays until the operator quits."""
+
+    def finished(report: ReplayReport, path: Path | None) -> None:
+        where = f"\nreport: {path}" if path is not None else ""
+        app.notify("\n".join(summary_lines(report)) + where, title="Replay finished", timeout=3600)
+
+    runtime.on_finished = finished
 
 
 def _data_error(runtime: ReplayRuntime) -> int:

@@ -7,25 +7,27 @@ import argparse
 import random
 from pathlib import Path
 
-from binance_data_files import T0, kline_row, write_csv
-
 from casino_tui.backtest.runtime import ReplayRuntime
 from casino_tui.config import Config, load_config
 from casino_tui.exchange.replay.sources import open_source
 from casino_tui.paths import StatePaths
 from casino_tui.replay import build_runtime
+from tests.unit.binance_data_files import T0, kline_row, write_csv
 
 MINUTE = 60_000
 Bar = tuple[float, float, float, float]
 
 
-def klines_file(directory: Path, symbol: str, bars: list[Bar], volume: str = "1000") -> Path:
-    """A 1m klines file of `bars` from T0, one a minute, named as Binance names them."""
+def klines_file(
+    directory: Path, symbol: str, bars: list[Bar], volume: str = "1000", *, minutes: int = 1
+) -> Path:
+    """A klines file of `bars` from T0, one every `minutes`, named as Binance names them."""
+    span = minutes * MINUTE
     rows = [
-        kline_row(T0 + i * MINUTE, str(o), str(h), str(lo), str(c), volume)
+        kline_row(T0 + i * span, str(o), str(h), str(lo), str(c), volume, span)
         for i, (o, h, lo, c) in enumerate(bars)
     ]
-    return write_csv(directory / f"{symbol}-1m-2024-01.csv", rows)
+    return write_csv(directory / f"{symbol}-{minutes}m-2024-01.csv", rows)
 
 
 def random_walk_bars(seed: int, count: int, start: float = 100.0) -> list[Bar]:
