@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from casino_tui.cli import main
-from tests.unit.replay_support import klines_file, random_walk_bars, replay_runtime, trading_config
+from casino_tui.exchange.replay.sources import open_source
+from tests.unit.binance_data_files import T0, agg_row, write_csv
+from tests.unit.replay_support import (
+    klines_file,
+    random_walk_bars,
+    replay_runtime,
+    runtime_over,
+    trading_config,
+)
 
 CONFIG_TOML = """\
 [sensors]
@@ -123,3 +131,24 @@ def test_a_decision_timeframe_finer_than_the_data_is_refused_in_one_line(
     assert err.strip() == (
         "casino-tui: error: player.decision_timeframe 1m is finer than the data's 5m bars"
     )
+
+
+async def test_data_that_turns_unreadable_mid_run_stops_the_replay_with_a_report_of_what_was_replayed(
+    tmp_path: Path,
+) -> None:
+    rows = [agg_row(i, f"{100 + (i % 97) / 100:.2f}", "1.000", T0 + i * 50) for i in range(200_000)]
+    data = write_csv(tmp_path / "AAAUSDT-aggTrades-2024-01-01.csv", rows, zipped=True)
+    source = open_source([data])  # read whole and sound here ...
+    damaged = bytearray(data.read_bytes())
+    middle = len(damaged) * 2 // 3
+    damaged[middle : middle + 64] = bytes(b ^ 0x5A for b in damaged[middle : middle + 64])
+    data.write_bytes(bytes(damaged))  # ... and corrupt two thirds in when the replay reads it
+    runtime = runtime_over(source, trading_config(), tmp_path / "state", warmup=10)
+
+    await runtime.run()
+
+    assert runtime.data_error.startswith("AAAUSDT-aggTrades-2024-01-01.zip: cannot read on")
+    assert runtime.report_path is not None
+    report = json.loads(runtime.report_path.read_text())
+    assert not report["complete"] and report["stopped_by"] == f"data error: {runtime.data_error}"
+    assert 0 < report["ticks"] < 200_000

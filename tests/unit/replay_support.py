@@ -9,7 +9,7 @@ from pathlib import Path
 
 from casino_tui.backtest.runtime import ReplayRuntime
 from casino_tui.config import Config, load_config
-from casino_tui.exchange.replay.sources import open_source
+from casino_tui.exchange.replay.sources import ReplaySource, open_source
 from casino_tui.paths import StatePaths
 from casino_tui.replay import build_runtime
 from tests.unit.binance_data_files import T0, kline_row, write_csv
@@ -67,6 +67,11 @@ def replay_runtime(
 ) -> ReplayRuntime:
     """A ReplayRuntime over `files` (reports under `state`), built as `casino-tui replay` builds it."""
     source = open_source(files, tick_size=tick, step_size=0.001 if tick is not None else None)
-    args = argparse.Namespace(speed=None, warmup=warmup)
+    return runtime_over(source, config, state, warmup=warmup)
+
+
+def runtime_over(source: ReplaySource, config: Config, state: Path, *, warmup: int = 2) -> ReplayRuntime:
+    """A ReplayRuntime over an opened `source`."""
     config.symbols = list(source.symbols)
+    args = argparse.Namespace(speed=None, warmup=warmup)
     return build_runtime(source, config, args, StatePaths(state).ensure(), None)
