@@ -220,22 +220,19 @@ class ReplayRuntime(Runtime):
                 self.ledger.equity.observe(self.clock.now_ms(), self.replay.matching.balance().equity)
 
     async def _pace(self, now: int) -> None:
-        """At `--speed X`, wait until the wall catches up with the data; at max, let the loop run now and then."""
+        """At `--speed X`, wait until the wall catches up with the data; at max, let the loop run now and then.
+        Either way the clock's progress and measured speed (the header's) follow."""
         clock = self.replay_clock
         wall = time.perf_counter()
-        if clock.pace is not None:
-            due = self._wall_start + (now - self._data_start) / 1000.0 / clock.pace
-            if due > wall:
-                await asyncio.sleep(due - wall)
-                self._last_yield = time.perf_counter()
-                return
-        if wall - self._last_yield >= YIELD_EVERY_S:
-            elapsed = wall - self._wall_start
-            if clock.pace is None and elapsed > 0:
-                clock.speed = max(1.0, (now - self._data_start) / 1000.0 / elapsed)
-            clock.progress = self.replay.progress()
-            await asyncio.sleep(0)
-            self._last_yield = time.perf_counter()
+        due = self._wall_start + (now - self._data_start) / 1000.0 / clock.pace if clock.pace else wall
+        if due <= wall and wall - self._last_yield < YIELD_EVERY_S:
+            return
+        clock.progress = self.replay.progress()
+        elapsed = wall - self._wall_start
+        if clock.pace is None and elapsed > 0:
+            clock.speed = max(1.0, (now - self._data_start) / 1000.0 / elapsed)
+        await asyncio.sleep(max(0.0, due - wall))
+        self._last_yield = time.perf_counter()
 
     async def _progress_lines(self) -> None:
         """A progress line every few seconds: position in the data, ticks per second, time left."""

@@ -152,3 +152,19 @@ async def test_data_that_turns_unreadable_mid_run_stops_the_replay_with_a_report
     report = json.loads(runtime.report_path.read_text())
     assert not report["complete"] and report["stopped_by"] == f"data error: {runtime.data_error}"
     assert 0 < report["ticks"] < 200_000
+
+
+async def test_sensors_finer_than_the_datas_bars_sit_out_and_the_report_says_so(tmp_path: Path) -> None:
+    files = [klines_file(tmp_path, "AAAUSDT", random_walk_bars(4, 200, 100.0), minutes=5)]
+    config = trading_config()
+    config.player.decision_timeframe = "5m"
+    runtime = replay_runtime(files, config, tmp_path / "state", warmup=60, tick=None)
+
+    await runtime.run()
+
+    report = runtime.report
+    assert report is not None and report.complete
+    assert report.unavailable_timeframes == ("1m",)
+    one_minute = {name: s for name, s in report.sensors.items() if s.timeframe == "1m"}
+    assert one_minute and all(not s.available and s.samples == 0 for s in one_minute.values())
+    assert any(s.available and s.samples > 0 for s in report.sensors.values() if s.timeframe == "5m")
