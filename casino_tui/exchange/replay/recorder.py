@@ -258,13 +258,20 @@ def scan_recording(path: Path) -> RecordingInfo:
 
 def read_recording(path: Path, bad: BadRows, from_ms: int, to_ms: int) -> Iterator[Event]:
     """Every event with `from_ms <= ts_ms < to_ms`, in recorded order, exactly as recorded."""
+    for frame in read_recording_frames(path, bad, from_ms, to_ms):
+        yield from frame
+
+
+def read_recording_frames(path: Path, bad: BadRows, from_ms: int, to_ms: int) -> Iterator[list[Event]]:
+    """`read_recording` a recorded batch at a time."""
     with gzip.open(path, "rb") as stream:
         for index, payload in _frames(stream, path.name, bad):
             if index == 1:
                 continue
-            for event in _events(payload, path.name, index, bad):
-                if from_ms <= event.ts_ms < to_ms:
-                    yield event
+            events = _events(payload, path.name, index, bad)
+            selected = [e for e in events if from_ms <= e.ts_ms < to_ms]
+            if selected:
+                yield selected
 
 
 def _events(payload: bytes, name: str, index: int, bad: BadRows) -> list[Event]:
