@@ -4,6 +4,7 @@ data; malformed rows are counted with file and line; other files are refused in 
 
 from __future__ import annotations
 
+import gzip
 import random
 import zipfile
 from pathlib import Path
@@ -88,6 +89,12 @@ def test_klines_file_gives_four_path_trades_per_bar(tmp_path, zipped, header, mi
     assert [t.price for t in trades] == [1.0713, 1.0720, 1.0700, 1.0715, 1.0715, 1.0716, 1.0701, 1.0702]
     assert [t.ts_ms for t in trades[:4]] == [T0, T0 + 20_000, T0 + 40_000, T0 + MIN - 1]
     assert (source.start_ms, source.end_ms) == (T0, T0 + 2 * MIN - 1)
+
+
+def test_a_gzipped_csv_reads_like_the_plain_one(tmp_path):
+    path = tmp_path / "BTCUSDT-aggTrades-2024-01-01.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join(AGG_ROWS) + "\n").encode()))
+    assert list(open_source([path]).trades()) == AGG_TRADES
 
 
 def test_a_file_without_a_binance_name_takes_symbol_and_interval_from_the_arguments(tmp_path):
@@ -441,6 +448,13 @@ def test_a_file_that_is_not_one_of_the_formats_is_refused_naming_it(tmp_path, na
     assert name in str(refused.value) and "\n" not in str(refused.value)
 
 
+def test_a_file_without_line_ends_is_refused_without_reading_it_whole(tmp_path):
+    path = tmp_path / "BTCUSDT-aggTrades-2024-01-01.csv"
+    path.write_bytes(b"1,2,3," * 200_000)
+    with pytest.raises(ReplayFormatError, match="a line longer than"):
+        open_source([path])
+
+
 def test_a_zip_holding_two_files_is_refused(tmp_path):
     path = write_zip(tmp_path / "BTCUSDT-aggTrades-2024-01.zip", {"a.csv": AGG_ROWS[0], "b.csv": AGG_ROWS[1]})
     with pytest.raises(ReplayFormatError, match="holds 2"):
@@ -464,7 +478,7 @@ def test_a_missing_file_is_refused_naming_it(tmp_path):
 # ---- block reading and merging equal the row-by-row definitions -------------------------------------------------
 
 
-def agg_lines(rng: random.Random, count: int, bad_every: int) -> list[bytes]:
+def agg_lines(rng: random.Random, count: int, bad_every: int, micros: bool) -> list[bytes]:
     lines, agg_id, ts = [], 0, T0
     for i in range(count):
         agg_id += 1
@@ -474,23 +488,25 @@ def agg_lines(rng: random.Random, count: int, bad_every: int) -> list[bytes]:
                 [
                     "",
                     "x,1,2",
-                    agg_row(agg_id - 1, "1.5", "1", ts),
-                    agg_row(agg_id, "1.5", "1", ts - 99),
+                    agg_row(agg_id - 1, "1.5", "1", ts, micros=micros),
+                    agg_row(agg_id, "1.5", "1", ts - 99, micros=micros),
                     "1,2,3,4,5,6,7,8",
                 ]
             )
         else:
             price = rng.choice(("42000", "42000.5", "0.00001234", "1e-05"))
             flag = rng.choice(("true", "false", "True", "False"))
-            line = f"{agg_id},{price},{rng.randint(0, 10) / 4},{agg_id},{agg_id},{ts},{flag}"
+            written = ts * 1000 + rng.randint(0, 999) if micros else ts
+            line = f"{agg_id},{price},{rng.randint(0, 10) / 4},{agg_id},{agg_id},{written},{flag}"
         lines.append(line.encode())
     return lines
 
 
+@pytest.mark.parametrize("micros", [False, True], ids=["ms", "us"])
 @pytest.mark.parametrize("bad_every", [0, 7, 97])
-def test_reading_by_blocks_gives_the_same_trades_and_bad_rows_as_reading_by_lines(bad_every):
+def test_reading_by_blocks_gives_the_same_trades_and_bad_rows_as_reading_by_lines(bad_every, micros):
     rng = random.Random(bad_every)
-    lines = agg_lines(rng, 3000, bad_every)
+    lines = agg_lines(rng, 3000, bad_every, micros)
     cuts = sorted(rng.sample(range(1, len(lines)), 40))
     blocks = [b"\n".join(lines[a:b]) for a, b in zip([0, *cuts], [*cuts, len(lines)], strict=True)]
     window = (T0 + 500, T0 + 40_000)

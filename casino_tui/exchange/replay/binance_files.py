@@ -8,6 +8,7 @@ microseconds in recent files, told apart per row by size. A header row, if prese
 from __future__ import annotations
 
 import enum
+import gzip
 import operator
 import re
 import zipfile
@@ -15,7 +16,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice, repeat
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import msgspec
 
@@ -41,8 +42,10 @@ INTERVAL_MS: dict[str, int] = {
 }
 # A millisecond timestamp this large would be past the year 5000: it counts microseconds.
 MICROS_FROM = 10**14
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 18  # a block of a few thousand rows: batches stay small, C does the work
+MAX_LINE_BYTES = 1 << 16  # far more than any data row: a longer line is not CSV data
 ZIP_MAGIC = b"PK\x03\x04"
+GZIP_MAGIC = b"\x1f\x8b"
 _INF = float("inf")
 _NAME = re.compile(
     r"^(?P<symbol>[A-Za-z0-9]+)-(?P<what>aggTrades|[A-Za-z]+|\d+[smhdwM])-\d{4}-\d{2}(?:-\d{2})?$"
@@ -69,7 +72,7 @@ class FileName(msgspec.Struct, frozen=True):
 
 def parse_file_name(path: Path) -> FileName:
     stem = path.name
-    for suffix in (".zip", ".csv"):
+    for suffix in (".gz", ".zip", ".csv"):
         stem = stem.removesuffix(suffix)
     match = _NAME.match(stem)
     if match is None:
@@ -82,34 +85,35 @@ def parse_file_name(path: Path) -> FileName:
     return FileName(symbol, other=what)
 
 
-def is_zip(path: Path) -> bool:
+def is_compressed(path: Path) -> bool:
+    """A zip or gzip file (which cannot seek cheaply), by its first bytes."""
     with path.open("rb") as raw:
-        return raw.read(4) == ZIP_MAGIC
+        magic = raw.read(4)
+    return magic == ZIP_MAGIC or magic[:2] == GZIP_MAGIC
 
 
 def open_data(path: Path) -> IO[bytes]:
-    """The CSV bytes of a plain or zipped file (a zip must hold exactly one file)."""
+    """The CSV bytes of a plain, gzipped or zipped file (a zip must hold exactly one file)."""
     try:
-        raw = path.open("rb")
+        with path.open("rb") as raw:
+            magic = raw.read(4)
+        if magic[:2] == GZIP_MAGIC:
+            return cast(IO[bytes], gzip.open(path, "rb"))
+        if magic != ZIP_MAGIC:
+            return path.open("rb")
     except OSError as exc:
         raise ReplayFormatError(f"{path}: cannot open: {exc.strerror}") from None
-    if raw.read(4) != ZIP_MAGIC:
-        raw.seek(0)
-        return raw
     try:
-        archive = zipfile.ZipFile(raw)
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        if len(members) != 1:
-            raise ReplayFormatError(
-                f"{path.name}: a data zip holds one CSV file, this one holds {len(members)}"
-            )
-        return archive.open(members[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raw.close()
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise ReplayFormatError(
+                    f"{path.name}: a data zip holds one CSV file, this one holds {len(members)}"
+                )
+            # The member keeps the file open after the archive closes, until the member is closed.
+            return archive.open(members[0])
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise ReplayFormatError(f"{path.name}: not a readable zip file ({exc})") from None
-    except ReplayFormatError:
-        raw.close()
-        raise
 
 
 def iter_blocks(stream: IO[bytes], name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -128,6 +132,10 @@ def iter_blocks(stream: IO[bytes], name: str, chunk_bytes: int = CHUNK_BYTES) ->
         data = rest + chunk if rest else chunk
         cut = data.rfind(b"\n")
         if cut < 0:
+            if len(data) > MAX_LINE_BYTES:
+                raise ReplayFormatError(
+                    f"{name}: a line longer than {MAX_LINE_BYTES} bytes: not a CSV data file"
+                )
             rest = data
             continue
         rest = data[cut + 1 :]
@@ -279,7 +287,12 @@ def _clean_block(block: bytes, symbol: str, cursor: Cursor, from_ms: int, to_ms:
         and set(map(type, makers)) == _BOOL_TYPE
         and set(map(type, prices)) in _NUMBER
         and set(map(type, qtys)) in _NUMBER
-        and ids[0] > cursor.last_id
+    ):
+        return None
+    if times[0] >= MICROS_FROM:  # recent files count microseconds (a block that mixes units fails below)
+        times = [ts // 1000 for ts in times]
+    if not (
+        ids[0] > cursor.last_id
         and times[0] >= max(cursor.last_ms, from_ms)
         and times[-1] < min(to_ms, MICROS_FROM)
         and all(map(operator.lt, ids, islice(ids, 1, None)))

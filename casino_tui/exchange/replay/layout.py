@@ -14,8 +14,8 @@ from casino_tui.exchange.replay.binance_files import (
     INTERVAL_MS,
     Cursor,
     DataKind,
+    is_compressed,
     is_header,
-    is_zip,
     iter_blocks,
     iter_lines,
     open_data,
@@ -230,7 +230,7 @@ def _last_ms(path: Path, symbol: str, kind: DataKind, interval_ms: int | None) -
     """The time of the file's last good row, from its tail (a zip is streamed through to reach it)."""
     with open_data(path) as stream:
         skip_partial = False
-        if not is_zip(path):
+        if not is_compressed(path):
             size = stream.seek(0, 2)
             stream.seek(max(0, size - TAIL_BYTES))
             skip_partial = size > TAIL_BYTES  # the first line read is the end of a line
