@@ -32,6 +32,7 @@ FORMAT_VERSION = 1
 BATCH_EVENTS = 4096
 BATCH_SPAN_MS = 1000  # a quiet market still reaches the disk within a second of data time
 SAMPLE_EVENTS = 2000
+MAX_FRAME_BYTES = 16 << 20  # a batch of 4096 events is ~200 kB; a header with every symbol's rules ~100 kB
 _LENGTH = struct.Struct(">I")
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -301,6 +302,11 @@ def _frames(stream: gzip.GzipFile, name: str, bad: BadRows) -> Iterator[tuple[in
             if len(prefix) < _LENGTH.size:
                 raise EOFError("cut inside a frame length")
             (length,) = _LENGTH.unpack(prefix)
+            if length > MAX_FRAME_BYTES:
+                # Not a frame of ours (a gzipped CSV, say): never read a made-up length into memory.
+                raise ReplayFormatError(
+                    f"{name}: not a casino-tui recording (frame {index} of {length} bytes)"
+                )
             payload = read(length)
             if len(payload) < length:
                 raise EOFError("cut inside a frame")

@@ -1,5 +1,5 @@
-"""Replay sources: Binance public data files (klines, aggTrades; plain or zipped) and casino-tui recordings,
-opened together as one time-ordered stream of trades for the replay exchange.
+"""Replay sources: Binance public data files (klines, aggTrades; plain, zipped or gzipped) and casino-tui
+recordings, opened together as one time-ordered stream of trades for the replay exchange.
 
 Each symbol comes from one kind of data. A symbol's files are read one after the other in time order (a row
 at or before what was already read is a duplicate and counted as bad); the symbols' streams are then merged
