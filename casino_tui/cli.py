@@ -23,7 +23,7 @@ from casino_tui.early_signals import EarlySignals
 from casino_tui.paths import StatePaths, default_config_path, state_paths
 
 PROG = "casino-tui"
-SUBCOMMANDS = ("init-config", "sensors", "sandbox", "check", "journal", "replay")
+SUBCOMMANDS = ("init-config", "sensors", "sandbox", "check", "journal", "replay", "data")
 CONFIRM_LIVE_ENV = "CASINO_CONFIRM_LIVE"
 
 log = logging.getLogger("casino.cli")
@@ -337,6 +337,8 @@ def _subcommand(name: str, argv: list[str]) -> int:
             _replay_overrides(args),
         )
         return run_replay(args, config)
+    if name == "data":
+        return _data(argv)
     raise UsageError(f"unknown subcommand {name}")
 
 
@@ -349,6 +351,25 @@ def _replay_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     if args.mouse:
         out["ui"] = {"mouse": True}
     return out
+
+
+def _data(argv: list[str]) -> int:
+    """`data download`: Binance public data files for replays, checksums verified (exit 2 on a mismatch)."""
+    from casino_tui.exchange.replay.download import DownloadError, add_download_arguments, run_download
+
+    parser = _Parser(prog=f"{PROG} data", description="Binance public data files for replays.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="download")
+    add_download_arguments(
+        actions.add_parser("download", help="fetch klines or aggTrades files and verify their checksums")
+    )
+    args = parser.parse_args(argv)
+    try:
+        return run_download(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except DownloadError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

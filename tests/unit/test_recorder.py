@@ -212,3 +212,11 @@ def test_the_record_flag_names_the_runtimes_recording_file(tmp_path):
     config = load_config(None, overrides_from_args(args), env={})
     assert config.runtime.record == str(tmp_path / "x.rec")
     assert load_config(None, {}, env={}).runtime.record == ""
+
+
+def test_a_gzipped_csv_is_told_from_a_recording_without_reading_it_whole(tmp_path):
+    path = tmp_path / "BTCUSDT-aggTrades-2024-01-01.csv.gz"
+    rows = "".join(f"{i},42000.{i % 10},0.5,{i},{i},{T0 + i},true\n" for i in range(1, 20_000))
+    path.write_bytes(gzip.compress(rows.encode()))
+    assert not is_recording(path)  # its first bytes, read as a frame length, claim ~800 MB
+    assert len(list(open_source([path]).trades())) == 19_999

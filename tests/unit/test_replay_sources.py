@@ -4,6 +4,7 @@ data; malformed rows are counted with file and line; other files are refused in 
 
 from __future__ import annotations
 
+import gzip
 import random
 import zipfile
 from pathlib import Path
@@ -12,7 +13,10 @@ import pytest
 from binance_data_files import AGG_TRADES_HEADER, KLINES_HEADER, T0, agg_row, kline_row, write_csv
 
 from casino_tui.engine.candles import CandleBook
+from casino_tui.exchange.replay.binance_files import Cursor, read_agg_trade_blocks, read_agg_trades
+from casino_tui.exchange.replay.errors import BadRows
 from casino_tui.exchange.replay.klines import BothTouched, BracketExit, Kline, exit_in_bar, path_trades
+from casino_tui.exchange.replay.merge import merge_blocks, whole_times
 from casino_tui.exchange.replay.sources import (
     BadRow,
     ReplayFormatError,
@@ -85,6 +89,12 @@ def test_klines_file_gives_four_path_trades_per_bar(tmp_path, zipped, header, mi
     assert [t.price for t in trades] == [1.0713, 1.0720, 1.0700, 1.0715, 1.0715, 1.0716, 1.0701, 1.0702]
     assert [t.ts_ms for t in trades[:4]] == [T0, T0 + 20_000, T0 + 40_000, T0 + MIN - 1]
     assert (source.start_ms, source.end_ms) == (T0, T0 + 2 * MIN - 1)
+
+
+def test_a_gzipped_csv_reads_like_the_plain_one(tmp_path):
+    path = tmp_path / "BTCUSDT-aggTrades-2024-01-01.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join(AGG_ROWS) + "\n").encode()))
+    assert list(open_source([path]).trades()) == AGG_TRADES
 
 
 def test_a_file_without_a_binance_name_takes_symbol_and_interval_from_the_arguments(tmp_path):
@@ -438,6 +448,13 @@ def test_a_file_that_is_not_one_of_the_formats_is_refused_naming_it(tmp_path, na
     assert name in str(refused.value) and "\n" not in str(refused.value)
 
 
+def test_a_file_without_line_ends_is_refused_without_reading_it_whole(tmp_path):
+    path = tmp_path / "BTCUSDT-aggTrades-2024-01-01.csv"
+    path.write_bytes(b"1,2,3," * 200_000)
+    with pytest.raises(ReplayFormatError, match="a line longer than"):
+        open_source([path])
+
+
 def test_a_zip_holding_two_files_is_refused(tmp_path):
     path = write_zip(tmp_path / "BTCUSDT-aggTrades-2024-01.zip", {"a.csv": AGG_ROWS[0], "b.csv": AGG_ROWS[1]})
     with pytest.raises(ReplayFormatError, match="holds 2"):
@@ -456,3 +473,71 @@ def test_a_corrupt_zip_is_refused_naming_it(tmp_path):
 def test_a_missing_file_is_refused_naming_it(tmp_path):
     with pytest.raises(ReplayFormatError, match="nothere.csv: no such file"):
         open_source([tmp_path / "nothere.csv"])
+
+
+# ---- block reading and merging equal the row-by-row definitions -------------------------------------------------
+
+
+def agg_lines(rng: random.Random, count: int, bad_every: int, micros: bool) -> list[bytes]:
+    lines, agg_id, ts = [], 0, T0
+    for i in range(count):
+        agg_id += 1
+        ts += rng.choice((0, 0, 1, 3, 40))
+        if bad_every and i % bad_every == bad_every - 1:
+            line = rng.choice(
+                [
+                    "",
+                    "x,1,2",
+                    agg_row(agg_id - 1, "1.5", "1", ts, micros=micros),
+                    agg_row(agg_id, "1.5", "1", ts - 99, micros=micros),
+                    "1,2,3,4,5,6,7,8",
+                ]
+            )
+        else:
+            price = rng.choice(("42000", "42000.5", "0.00001234", "1e-05"))
+            flag = rng.choice(("true", "false", "True", "False"))
+            written = ts * 1000 + rng.randint(0, 999) if micros else ts
+            line = f"{agg_id},{price},{rng.randint(0, 10) / 4},{agg_id},{agg_id},{written},{flag}"
+        lines.append(line.encode())
+    return lines
+
+
+@pytest.mark.parametrize("micros", [False, True], ids=["ms", "us"])
+@pytest.mark.parametrize("bad_every", [0, 7, 97])
+def test_reading_by_blocks_gives_the_same_trades_and_bad_rows_as_reading_by_lines(bad_every, micros):
+    rng = random.Random(bad_every)
+    lines = agg_lines(rng, 3000, bad_every, micros)
+    cuts = sorted(rng.sample(range(1, len(lines)), 40))
+    blocks = [b"\n".join(lines[a:b]) for a, b in zip([0, *cuts], [*cuts, len(lines)], strict=True)]
+    window = (T0 + 500, T0 + 40_000)
+    line_bad, block_bad = BadRows(), BadRows()
+    by_lines = list(read_agg_trades(lines, "X", "f", line_bad, Cursor(), *window))
+    blockwise = read_agg_trade_blocks(blocks, "X", "f", block_bad, Cursor(), *window)
+    by_blocks = [t for block in blockwise for t in block]
+    assert by_blocks == by_lines
+    assert all(type(t.price) is float for t in by_blocks)
+    assert block_bad.rows == line_bad.rows
+
+
+def test_merging_by_blocks_equals_a_trade_by_trade_merge_with_ties_to_the_earlier_stream():
+    rng = random.Random(11)
+    streams = []
+    for index in range(6):
+        ts, trades = T0, []
+        for seq in range(rng.randint(0, 400)):
+            ts += rng.choice((0, 0, 0, 1, 2, 50))
+            trades.append(Trade(f"S{index}", float(seq), 1.0, ts))
+        streams.append(trades)
+
+    def blocks_of(trades: list[Trade]):
+        at = 0
+        while at < len(trades):
+            size = rng.randint(1, 60)
+            yield trades[at : at + size]
+            at += size
+
+    merged = [t for batch in merge_blocks([whole_times(blocks_of(s)) for s in streams]) for t in batch]
+    reference = [
+        t for _, _, _, t in sorted((t.ts_ms, i, n, t) for i, s in enumerate(streams) for n, t in enumerate(s))
+    ]
+    assert merged == reference

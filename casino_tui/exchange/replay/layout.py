@@ -14,16 +14,21 @@ from casino_tui.exchange.replay.binance_files import (
     INTERVAL_MS,
     Cursor,
     DataKind,
+    is_compressed,
     is_header,
-    is_zip,
+    iter_blocks,
     iter_lines,
     open_data,
     parse_file_name,
+    read_agg_trade_blocks,
     read_agg_trades,
+    read_kline_blocks,
     read_klines,
 )
 from casino_tui.exchange.replay.errors import BadRows, ReplayFormatError
+from casino_tui.exchange.replay.klines import Kline
 from casino_tui.exchange.replay.rules import finest_decimals
+from casino_tui.model import Trade
 
 SNIFF_ROWS = 2000  # rows read up front to tell the format and the tick and step sizes
 TAIL_BYTES = 64 * 1024
@@ -104,28 +109,49 @@ def sniff_file(
     )
 
 
-def read_file(layout: FileLayout, bad: BadRows, cursor: Cursor, from_ms: int, to_ms: int) -> Iterator[object]:
-    """Stream the file's Trades (aggTrades) or Klines (klines), from its first data row."""
+def read_trade_blocks(
+    layout: FileLayout, bad: BadRows, cursor: Cursor, from_ms: int, to_ms: int
+) -> Iterator[list[Trade]]:
+    """Stream an aggTrades file's trades, a block at a time, from its first data row."""
+    assert layout.kind is DataKind.AGG_TRADES
     with open_data(layout.path) as stream:
-        lines = iter_lines(stream, layout.name)
-        if layout.first_line == 2:
-            next(lines, None)
-        if layout.interval_ms is not None:
-            yield from read_klines(
-                lines,
-                layout.symbol,
-                layout.interval_ms,
-                layout.name,
-                bad,
-                cursor,
-                from_ms,
-                to_ms,
-                layout.first_line,
-            )
-        else:
-            yield from read_agg_trades(
-                lines, layout.symbol, layout.name, bad, cursor, from_ms, to_ms, layout.first_line
-            )
+        blocks = _data_blocks(iter_blocks(stream, layout.name), layout)
+        yield from read_agg_trade_blocks(
+            blocks, layout.symbol, layout.name, bad, cursor, from_ms, to_ms, layout.first_line
+        )
+
+
+def read_bar_blocks(
+    layout: FileLayout, bad: BadRows, cursor: Cursor, from_ms: int, to_ms: int
+) -> Iterator[list[Kline]]:
+    """Stream a klines file's bars, a block at a time, from its first data row."""
+    assert layout.interval_ms is not None
+    with open_data(layout.path) as stream:
+        blocks = _data_blocks(iter_blocks(stream, layout.name), layout)
+        yield from read_kline_blocks(
+            blocks,
+            layout.symbol,
+            layout.interval_ms,
+            layout.name,
+            bad,
+            cursor,
+            from_ms,
+            to_ms,
+            layout.first_line,
+        )
+
+
+def _data_blocks(blocks: Iterator[bytes], layout: FileLayout) -> Iterator[bytes]:
+    """The blocks without the header row."""
+    if layout.first_line == 1:
+        yield from blocks
+        return
+    for block in blocks:
+        _, _, rest = block.partition(b"\n")
+        if rest:
+            yield rest
+        break
+    yield from blocks
 
 
 def _kind(
@@ -204,7 +230,7 @@ def _last_ms(path: Path, symbol: str, kind: DataKind, interval_ms: int | None) -
     """The time of the file's last good row, from its tail (a zip is streamed through to reach it)."""
     with open_data(path) as stream:
         skip_partial = False
-        if not is_zip(path):
+        if not is_compressed(path):
             size = stream.seek(0, 2)
             stream.seek(max(0, size - TAIL_BYTES))
             skip_partial = size > TAIL_BYTES  # the first line read is the end of a line

@@ -32,6 +32,7 @@ FORMAT_VERSION = 1
 BATCH_EVENTS = 4096
 BATCH_SPAN_MS = 1000  # a quiet market still reaches the disk within a second of data time
 SAMPLE_EVENTS = 2000
+MAX_FRAME_BYTES = 16 << 20  # a batch of 4096 events is ~200 kB; a header with every symbol's rules ~100 kB
 _LENGTH = struct.Struct(">I")
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -258,13 +259,20 @@ def scan_recording(path: Path) -> RecordingInfo:
 
 def read_recording(path: Path, bad: BadRows, from_ms: int, to_ms: int) -> Iterator[Event]:
     """Every event with `from_ms <= ts_ms < to_ms`, in recorded order, exactly as recorded."""
+    for frame in read_recording_frames(path, bad, from_ms, to_ms):
+        yield from frame
+
+
+def read_recording_frames(path: Path, bad: BadRows, from_ms: int, to_ms: int) -> Iterator[list[Event]]:
+    """`read_recording` a recorded batch at a time."""
     with gzip.open(path, "rb") as stream:
         for index, payload in _frames(stream, path.name, bad):
             if index == 1:
                 continue
-            for event in _events(payload, path.name, index, bad):
-                if from_ms <= event.ts_ms < to_ms:
-                    yield event
+            events = _events(payload, path.name, index, bad)
+            selected = [e for e in events if from_ms <= e.ts_ms < to_ms]
+            if selected:
+                yield selected
 
 
 def _events(payload: bytes, name: str, index: int, bad: BadRows) -> list[Event]:
@@ -294,6 +302,11 @@ def _frames(stream: gzip.GzipFile, name: str, bad: BadRows) -> Iterator[tuple[in
             if len(prefix) < _LENGTH.size:
                 raise EOFError("cut inside a frame length")
             (length,) = _LENGTH.unpack(prefix)
+            if length > MAX_FRAME_BYTES:
+                # Not a frame of ours (a gzipped CSV, say): never read a made-up length into memory.
+                raise ReplayFormatError(
+                    f"{name}: not a casino-tui recording (frame {index} of {length} bytes)"
+                )
             payload = read(length)
             if len(payload) < length:
                 raise EOFError("cut inside a frame")

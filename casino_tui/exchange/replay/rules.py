@@ -20,14 +20,15 @@ def decimals(value: float) -> int:
     """Digits after the point that `value` needs, read at 12 significant digits (robust to float noise)."""
     if not (math.isfinite(value) and value):
         return 0
-    exponent = Decimal(f"{value:.{SIGNIFICANT_DIGITS}g}").normalize().as_tuple().exponent
-    assert isinstance(exponent, int)  # finite values only
-    return min(MAX_DECIMALS, max(0, -exponent))
+    text = f"{value:.{SIGNIFICANT_DIGITS}g}"  # "g" drops trailing zeros: 1.5 → "1.5", 1.234e-05 stays
+    mantissa, _, exponent = text.partition("e")
+    places = len(mantissa.partition(".")[2]) - (int(exponent) if exponent else 0)
+    return min(MAX_DECIMALS, max(0, places))
 
 
 def finest_decimals(values: Iterable[float]) -> int:
     """The most decimals any of `values` needs: the finest increment seen is 10**-that."""
-    return max((decimals(v) for v in values), default=0)
+    return max(map(decimals, set(values)), default=0)
 
 
 def increment(places: int) -> str:

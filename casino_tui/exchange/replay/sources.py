@@ -1,5 +1,5 @@
-"""Replay sources: Binance public data files (klines, aggTrades; plain or zipped) and casino-tui recordings,
-opened together as one time-ordered stream of trades for the replay exchange.
+"""Replay sources: Binance public data files (klines, aggTrades; plain, zipped or gzipped) and casino-tui
+recordings, opened together as one time-ordered stream of trades for the replay exchange.
 
 Each symbol comes from one kind of data. A symbol's files are read one after the other in time order (a row
 at or before what was already read is a duplicate and counted as bad); the symbols' streams are then merged
@@ -11,12 +11,13 @@ path per bar (see `klines.py`, which also states how a bar touching both TP and 
 
 from __future__ import annotations
 
-import heapq
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import cast
 
 from casino_tui.exchange.replay.binance_files import INTERVAL_MS, Cursor
 from casino_tui.exchange.replay.errors import (
@@ -26,12 +27,13 @@ from casino_tui.exchange.replay.errors import (
     ReplayFormatError,
 )
 from casino_tui.exchange.replay.klines import Kline, path_trades
-from casino_tui.exchange.replay.layout import FileLayout, read_file, sniff_file
+from casino_tui.exchange.replay.layout import FileLayout, read_bar_blocks, read_trade_blocks, sniff_file
+from casino_tui.exchange.replay.merge import merge_blocks, whole_times
 from casino_tui.exchange.replay.recorder import (
     MarkPriceTick,
     RecordingInfo,
     is_recording,
-    read_recording,
+    read_recording_frames,
     scan_recording,
 )
 from casino_tui.exchange.replay.rules import replay_rules
@@ -50,6 +52,8 @@ __all__ = [
 _BEGINNING = -(2**62)
 _END = 2**62
 KINDS = ("klines", "aggTrades", "recording")
+MAX_BARS_KEPT = 4096  # per symbol, for `bar_at`: more than a block of bars
+_open_ms = attrgetter("open_ms")
 
 
 class ReplaySource:
@@ -82,7 +86,7 @@ class ReplaySource:
         self._bad = BadRows()
         self._position_ms = start_ms
         self._finished = False
-        self._bars: dict[str, Kline] = {}
+        self._bars: dict[str, list[Kline]] = {}
 
     @property
     def bad_rows(self) -> list[BadRow]:
@@ -107,33 +111,55 @@ class ReplaySource:
         return min(1.0, max(0.0, (self._position_ms - self.start_ms) / span))
 
     def bar_at(self, symbol: str, ts_ms: int) -> Kline | None:
-        """The kline whose path produced `symbol`'s trade at `ts_ms` (None for trade data)."""
-        bar = self._bars.get(symbol)
-        if bar is not None and bar.open_ms <= ts_ms <= bar.close_ms:
-            return bar
+        """The kline whose path produced `symbol`'s trade at `ts_ms`, among the latest bars read (None for
+        trade data, or for a trade long past)."""
+        bars = self._bars.get(symbol)
+        if not bars:
+            return None
+        index = bisect_right(bars, ts_ms, key=_open_ms) - 1
+        if index >= 0 and ts_ms <= bars[index].close_ms:
+            return bars[index]
         return None
 
     def trades(self) -> Iterator[Trade]:
         """Every trade of every symbol, merged in time order (deterministic)."""
-        for event in self.events():
-            if type(event) is Trade:
-                yield event
+        for batch in self.trade_batches():
+            for trade in batch:
+                self._position_ms = trade.ts_ms
+                yield trade
 
     def events(self) -> Iterator[Trade | MarkPriceTick]:
         """Trades, and the mark prices of recordings, merged in time order (deterministic)."""
+        for batch in self.event_batches():
+            for event in batch:
+                self._position_ms = event.ts_ms
+                yield event
+
+    def trade_batches(self) -> Iterator[list[Trade]]:
+        """`trades()` in time-ordered lists: the fast way to drive a replay (progress moves per list)."""
+        for batch in self.event_batches():
+            if self._recordings:
+                batch = [e for e in batch if type(e) is Trade]
+            if batch:
+                yield batch  # type: ignore[misc]  # without recordings there are only trades
+
+    def event_batches(self) -> Iterator[list[Trade | MarkPriceTick]]:
+        """`events()` in time-ordered lists."""
         self._bad = BadRows()
         self._finished = False
         self._position_ms = self.start_ms
         self._bars.clear()
-        streams: list[Iterator[Trade | MarkPriceTick]] = [
-            self._symbol_stream(symbol, files) for symbol, files in self._files_by_symbol()
+        streams: list[Iterator[list[Trade | MarkPriceTick]]] = [
+            # Lists are invariant: a list of trades is read, never appended to, as a list of events.
+            cast(Iterator[list[Trade | MarkPriceTick]], whole_times(self._symbol_blocks(symbol, files)))
+            for symbol, files in self._files_by_symbol()
         ]
         streams += [
-            read_recording(rec.path, self._bad, self._from_ms, self._to_ms) for rec in self._recordings
+            read_recording_frames(r.path, self._bad, self._from_ms, self._to_ms) for r in self._recordings
         ]
-        for event in merge_by_time(streams):
-            self._position_ms = event.ts_ms
-            yield event
+        for batch in merge_blocks(streams):
+            yield batch
+            self._position_ms = batch[-1].ts_ms
         self._finished = True
 
     def _files_by_symbol(self) -> list[tuple[str, list[FileLayout]]]:
@@ -145,56 +171,23 @@ class ReplaySource:
             for symbol, files in sorted(grouped.items())
         ]
 
-    def _symbol_stream(self, symbol: str, files: list[FileLayout]) -> Iterator[Trade]:
+    def _symbol_blocks(self, symbol: str, files: list[FileLayout]) -> Iterator[list[Trade]]:
+        """One symbol's files, one after the other; klines expanded into their paths."""
         cursor = Cursor()
         for layout in files:
-            rows = read_file(layout, self._bad, cursor, self._from_ms, self._to_ms)
             if layout.interval_ms is None:
-                yield from rows  # type: ignore[misc]  # aggTrades files yield Trades
+                yield from read_trade_blocks(layout, self._bad, cursor, self._from_ms, self._to_ms)
                 continue
-            bars = self._bars
-            for bar in rows:
-                assert type(bar) is Kline
-                bars[symbol] = bar
-                yield from path_trades(bar)
+            for bars in read_bar_blocks(layout, self._bad, cursor, self._from_ms, self._to_ms):
+                self._remember(symbol, bars)
+                yield [trade for bar in bars for trade in path_trades(bar)]
 
-
-class Timed(Protocol):
-    @property
-    def ts_ms(self) -> int: ...
-
-
-T = TypeVar("T", bound=Timed)
-
-
-def merge_by_time(streams: Sequence[Iterator[T]]) -> Iterator[T]:
-    """Merge time-ordered streams; equal times go to the earlier stream. Runs from one stream are passed
-    through without touching the heap, which is most of the time when symbols trade in bursts."""
-    heap: list[tuple[int, int, T, Iterator[T]]] = []
-    for index, stream in enumerate(streams):
-        first = next(stream, None)
-        if first is not None:
-            heap.append((first.ts_ms, index, first, stream))
-    heapq.heapify(heap)
-    while len(heap) > 1:
-        _, index, event, stream = heap[0]
-        yield event
-        # The best of the others: stream `index` keeps the lead while it stays ahead of it.
-        rival = heap[1] if len(heap) == 2 or heap[1] < heap[2] else heap[2]
-        rival_ms, rival_index = rival[0], rival[1]
-        for event in stream:
-            ts = event.ts_ms
-            if ts < rival_ms or (ts == rival_ms and index < rival_index):
-                yield event
-            else:
-                heapq.heapreplace(heap, (ts, index, event, stream))
-                break
-        else:
-            heapq.heappop(heap)
-    if heap:
-        _, _, event, stream = heap[0]
-        yield event
-        yield from stream
+    def _remember(self, symbol: str, bars: list[Kline]) -> None:
+        """Keep the latest bars for `bar_at` (bounded): the merge may still hand out the block before."""
+        kept = self._bars.setdefault(symbol, [])
+        if len(kept) > 2 * MAX_BARS_KEPT:
+            del kept[:-MAX_BARS_KEPT]
+        kept.extend(bars)
 
 
 def open_source(
