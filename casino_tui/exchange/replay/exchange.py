@@ -39,6 +39,7 @@ from casino_tui.port import ExchangeHealth, KeyPermissions, MarketSink, OrderNot
 
 log = logging.getLogger("casino.replay")
 
+FINISHED_ORDERS_KEPT = 10_000  # finished orders a long replay keeps for look-ups (memory stays flat)
 WARMUP_YIELD_EVERY = 65_536  # trades between two yields to the loop while the warm-up is read
 
 
@@ -74,7 +75,7 @@ class ReplayExchange:
         self.symbols = list(source.symbols)
         self.matching = MatchingEngine(
             dict(source.rules), config.start_balance_usdt, config.taker_fee, config.slippage_bps, clock,
-            leverage=leverage,
+            leverage=leverage, finished_kept=FINISHED_ORDERS_KEPT,
         )  # fmt: skip
         self.matching.listeners.append(self._on_matching_event)
         has_klines = any(source.interval_ms.values())
