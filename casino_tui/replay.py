@@ -113,6 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_replay(args: argparse.Namespace, config: Config) -> int:
     """Open the data, build the replay and run it; the exit code (0, or 2 with one line on stderr)."""
+    if args.headless and args.mouse:
+        return _error("--mouse does not apply to --headless (there is no console)")
     try:
         source = open_source(
             args.files,

@@ -102,7 +102,9 @@ def test_a_paced_replay_logs_its_progress_and_sigterm_stops_it_in_order_with_a_r
     assert proc.returncode == 0, err[-2000:]
     report = json.loads(Path(out.strip().splitlines()[-1].removeprefix("report: ")).read_text())
     assert not report["complete"] and report["stopped_by"] == "operator"
-    assert re.search(r"\d+\.\d% · [\d,]+ ticks/s · ETA \d\d:\d\d:\d\d · data at 2024-01-01 ", progress), progress
+    assert re.search(r"\d+\.\d% · [\d,]+ ticks/s · ETA \d\d:\d\d:\d\d · data at 2024-01-01 ", progress), (
+        progress
+    )
 
 
 def test_a_file_that_is_not_a_replay_format_is_one_line_and_exit_2(
@@ -128,9 +130,7 @@ def test_a_decision_timeframe_finer_than_the_data_is_refused_in_one_line(
 
     err = capsys.readouterr().err
     assert code == 2
-    assert err.strip() == (
-        "casino-tui: error: player.decision_timeframe 1m is finer than the data's 5m bars"
-    )
+    assert err.strip() == ("casino-tui: error: player.decision_timeframe 1m is finer than the data's 5m bars")
 
 
 async def test_data_that_turns_unreadable_mid_run_stops_the_replay_with_a_report_of_what_was_replayed(

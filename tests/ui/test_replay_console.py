@@ -26,14 +26,17 @@ async def test_the_console_follows_a_replay_to_its_end_and_shows_the_report_summ
     async with engine_running(runtime, app):
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_until(pilot, lambda: runtime.report_path is not None, "the report written")
-            await wait_until(pilot, lambda: header_status(app).endswith("STOPPED"), "the header saying STOPPED")
+            await wait_until(
+                pilot, lambda: header_status(app).endswith("STOPPED"), "the header saying STOPPED"
+            )
 
             report = runtime.report
             assert isinstance(report, ReplayReport) and report.complete
             assert runtime.report_path is not None and runtime.report_path.is_file()
             shown = notifications(app)
             assert any(
-                f"{report.ticks:,} ticks" in message and f"trades {report.trades}" in message for message in shown
+                f"{report.ticks:,} ticks" in message and f"trades {report.trades}" in message
+                for message in shown
             ), shown
             clock = plain(app.console_screen.query_one("#header-clock", Static))
             assert clock.endswith("REPLAY max 100%"), clock
