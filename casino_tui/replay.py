@@ -203,6 +203,8 @@ def show_summary(runtime: ReplayRuntime, app: CasinoApp) -> None:
     """When the replay ends, its report summary in a notification that stays until the operator quits."""
 
     def finished(report: ReplayReport, path: Path | None) -> None:
+        if not app.is_running:  # the operator quit first: the report line on stdout says where it is
+            return
         where = f"\nreport: {path}" if path is not None else ""
         app.notify("\n".join(summary_lines(report)) + where, title="Replay finished", timeout=3600)
 

@@ -63,15 +63,23 @@ def trading_config() -> Config:
 
 
 def replay_runtime(
-    files: list[Path], config: Config, state: Path, *, warmup: int = 2, tick: float | None = 0.01
+    files: list[Path],
+    config: Config,
+    state: Path,
+    *,
+    warmup: int = 2,
+    tick: float | None = 0.01,
+    speed: float | None = None,
 ) -> ReplayRuntime:
     """A ReplayRuntime over `files` (reports under `state`), built as `casino-tui replay` builds it."""
     source = open_source(files, tick_size=tick, step_size=0.001 if tick is not None else None)
-    return runtime_over(source, config, state, warmup=warmup)
+    return runtime_over(source, config, state, warmup=warmup, speed=speed)
 
 
-def runtime_over(source: ReplaySource, config: Config, state: Path, *, warmup: int = 2) -> ReplayRuntime:
-    """A ReplayRuntime over an opened `source`."""
+def runtime_over(
+    source: ReplaySource, config: Config, state: Path, *, warmup: int = 2, speed: float | None = None
+) -> ReplayRuntime:
+    """A ReplayRuntime over an opened `source` (`speed`: None for max, else times real time)."""
     config.symbols = list(source.symbols)
-    args = argparse.Namespace(speed=None, warmup=warmup)
+    args = argparse.Namespace(speed=speed, warmup=warmup)
     return build_runtime(source, config, args, StatePaths(state).ensure(), None)
