@@ -12,10 +12,11 @@ from replay_support import MINUTE, klines_file, random_walk_bars
 from casino_tui.clock import ManualClock, ReplayClock
 from casino_tui.config import SimConfig
 from casino_tui.exchange.replay.exchange import FeedStop, ReplayExchange
+from casino_tui.exchange.replay.recorder import MarketRecorder
 from casino_tui.exchange.replay.sources import open_source
 from casino_tui.exchange.sim.market import SIM_SYMBOLS
 from casino_tui.exchange.sim.matching import MatchingEngine
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, Side
+from casino_tui.model import OrderRequest, OrderStatus, OrderType, Side, Trade
 from casino_tui.port import OrderNotFoundError
 
 
@@ -85,3 +86,49 @@ def test_a_bounded_matching_engine_keeps_only_the_newest_finished_orders() -> No
         matching.get_order("BTCUSDT", "order-0", conditional=False)
     newest = [matching.get_order("BTCUSDT", f"order-{n}", conditional=False).status for n in (1, 2)]
     assert newest == [OrderStatus.FILLED, OrderStatus.FILLED]
+
+
+class MarkLog:
+    """A market sink that keeps the marks it is given."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float, int]] = []
+
+    def on_trade(self, trade: Trade) -> None:
+        pass
+
+    def on_mark_price(self, symbol: str, price: float, ts_ms: int) -> None:
+        self.marks.append((symbol, price, ts_ms))
+
+    def on_stream_status(self, stream: str, connected: bool, reason: str) -> None:
+        pass
+
+
+async def test_a_recordings_own_mark_prices_reach_the_engine_instead_of_last_trade_marks(
+    tmp_path: Path,
+) -> None:
+    recorder = MarketRecorder(
+        tmp_path / "run.rec", exchange="sim", symbols=["BTCUSDT"], rules={"BTCUSDT": SIM_SYMBOLS["BTCUSDT"]}
+    )
+    for second in range(150):
+        recorder.record_trade(Trade("BTCUSDT", 50_000.0 + second, 0.01, T0 + second * 1000))
+        recorder.record_mark("BTCUSDT", 49_990.0 + second, T0 + second * 1000 + 500)
+    recorder.close()
+    exchange = exchange_over([tmp_path / "run.rec"], warmup=1)
+    sink = MarkLog()
+    exchange.set_sinks(sink, UserLog())
+    await exchange.warm_up()
+
+    exchange.feed(T0 + 62_000)
+    exchange.publish_marks(T0 + 62_000)
+
+    assert sink.marks == [("BTCUSDT", 49_990.0 + 60, T0 + 60_500), ("BTCUSDT", 49_990.0 + 61, T0 + 61_500)]
+    assert exchange.matching.mark_price("BTCUSDT") == 49_990.0 + 61
+
+
+class UserLog:
+    def on_order_update(self, update: object) -> None:
+        pass
+
+    def on_account_update(self, update: object) -> None:
+        pass
