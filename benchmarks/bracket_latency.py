@@ -29,11 +29,11 @@ from ws_ingest import SandboxProcess  # noqa: E402
 
 from casino_tui.clock import WallClock  # noqa: E402
 from casino_tui.config import ExchangeConfig, TradingConfig  # noqa: E402
-from casino_tui.engine.brackets import Bracket, BracketState  # noqa: E402
+from casino_tui.engine.brackets.machine import Bracket  # noqa: E402
 from casino_tui.engine.croupier import Croupier  # noqa: E402
 from casino_tui.exchange.binance.connector import BinanceExchange  # noqa: E402
 from casino_tui.exchange.sim.market import synthetic_symbols  # noqa: E402
-from casino_tui.model import AccountUpdate, Decision, OrderRequest, OrderUpdate, Side, Trade  # noqa: E402
+from casino_tui.model import AccountUpdate, BracketState, Decision, OrderRequest, OrderUpdate, Side, Trade  # noqa: E402
 
 API_KEY = "sandbox-key"
 API_SECRET = "sandbox-secret"

@@ -3,17 +3,29 @@
 The Binance-protocol sandbox runs as its own process, so the exchange outlives every engine process. Each
 engine process (`casino-tui --headless --exchange binance` against the sandbox, one state directory for all)
 is killed once: either by a plain SIGKILL at a random moment, or by itself at a named crash point
-(`CASINO_CRASH_AT`, in rotation; a process that does not reach its point in time gets a plain SIGKILL). The
-next process must recover. Once a restart logs "ready:", the sandbox is polled until its state is clean, for
-at most `--settle` seconds; what is still wrong then, and stays wrong for a further confirmation window, counts
-(and so does whatever stays wrong that long later on, while the process runs until its kill):
+(`CASINO_CRASH_AT`, in rotation; a process that does not reach its point in time gets a plain SIGKILL), or
+by an operator action: an emergency sweep (SIGUSR2) SIGKILLed while it runs (`sweep_kill`), or a sweep at
+once followed by SIGTERM (`sweep_term`), which must end by itself, exit 0, leave the sandbox flat with no
+open order and report `unprotected_at_exit: 0`. The next process must recover (and, when a sweep left it
+paused, is resumed with SIGUSR1).
+
+Once a restart logs "ready:", the sandbox is polled until its state is clean, for at most `--settle` seconds;
+what is still wrong then, and stays wrong for a further confirmation window, counts (and so does whatever
+stays wrong that long later on, while the process runs until its kill):
 
 - orphan_orders: open plain or conditional orders on a symbol without a position;
 - naked_positions: positions without an open STOP_MARKET (closing side) on their symbol;
 - duplicate_entries: client ids the sandbox received more than once, bracket sequence numbers with more than
   one entry client id, and positions worth more than 1.5x the configured notional (two entries stacked);
 - failed_restarts: restarts that neither reached "ready:" within `--ready-timeout` nor died at their own
-  armed crash point.
+  armed crash point;
+- sweeps_not_flat: `sweep_term` lives after which the sandbox still held a position or an open order, or
+  whose report or exit code said anything but flat with nothing unprotected;
+- failed_stops: `sweep_term` lives that did not exit by themselves within `--stop-timeout`.
+
+Around an operator action the sandbox answers `--sweep-slow-ms` late, so that the SIGKILL (at most
+`--sweep-kill-delay` after the sweep's first log line) and the SIGTERM land while the sweep's requests are in
+flight; `sweeps_killed_midway` counts the kills that did.
 
 All engine processes share the sandbox's IP weight budget (2400/min, as on Binance) and a restart costs about
 160, so a restart waits until the last minute's weight is below `--weight-budget`: the figures are about
@@ -37,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -50,10 +63,14 @@ sys.path.insert(0, str(ROOT))
 from ingest import machine_info  # noqa: E402
 
 from casino_tui.crashpoints import POINTS  # noqa: E402
+from casino_tui.sandbox.serve import BANNER_BASE_URL  # noqa: E402
 
 API_KEY = "sandbox-key"
 API_SECRET = "sandbox-secret"
 RANDOM = "random"
+SWEEP_KILL = "sweep_kill"  # SIGUSR2, then SIGKILL while the sweep runs
+SWEEP_TERM = "sweep_term"  # SIGUSR2, then SIGTERM at once: the sweep must still end flat
+OPERATOR = (SWEEP_KILL, SWEEP_TERM)
 SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT"
 NOTIONAL_USDT = 200.0
 WEIGHT_BUDGET = 1400  # restart only below this IP weight (the engine's own requests stop at 70% of 2400)
@@ -61,8 +78,9 @@ STACKED_FACTOR = 1.5  # a position worth this much more than one entry's notiona
 CONFIRM_S = 2.0  # a violation must last this long past the settle window to count (entries get stops in ms)
 POLL_S = 0.2
 WATCH_S = 0.5  # polling period while an engine runs between its check and its death
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:\d+)\s")
+_SANDBOX_LINE = BANNER_BASE_URL
 _READY = re.compile(r"(?<!\w)ready: ")
+_STARTED_PAUSED = re.compile(r"recovering: .*\bPAUSED\b")
 _ENTRY_ID = re.compile(r"^ct(\d{6})E")
 
 # Quick decisions and short-lived brackets, so that entries, legs and closes (and so the crash points) come
@@ -87,6 +105,11 @@ stop_loss_pct = {exit_pct}
 
 [runtime]
 snapshot_interval_s = 1
+
+[exchange]
+# The sandbox clock runs --speed times faster: a request answered --sweep-slow-ms late is that many times
+# older in sandbox time, so the receive window is Binance's widest.
+recv_window_ms = 60000
 """
 
 
@@ -129,6 +152,10 @@ class Sandbox:
         response = self._http.get("/__admin__/state")
         response.raise_for_status()
         return response.json()
+
+    def slow(self, ms: int) -> None:
+        """Delay every answer by `ms` (0: back to normal), so operator actions land inside a sweep."""
+        self._http.post("/__admin__/faults", json={"slow_ms": ms}).raise_for_status()
 
     def used_weight(self) -> int:
         """IP weight used in the last minute, from the header of the cheapest request (weight 1)."""
@@ -173,9 +200,13 @@ class Engine:
         self.crash_at = crash_at
         self.killed_by_us = False
         self.ready_at: float | None = None
+        self.started_paused = False
+        self.report_path: Path | None = None
         self._ready = threading.Event()
         self._eof = False
         self._log = log
+        self._recent: deque[str] = deque(maxlen=500)  # the latest lines, for `wait_line`
+        self._arrived = threading.Condition()
         if crash_at:
             env = {**env, "CASINO_CRASH_AT": crash_at}
         log.write(f"=== engine {index}: {kind} {crash_at}\n")
@@ -192,9 +223,31 @@ class Engine:
             if self.ready_at is None and _READY.search(line):
                 self.ready_at = time.monotonic()
                 self._ready.set()
+            if _STARTED_PAUSED.search(line):
+                self.started_paused = True
+            if line.startswith("report: "):
+                self.report_path = Path(line.removeprefix("report: ").strip())
             self._log.write(f"[{self.index}] {line}")
+            with self._arrived:
+                self._recent.append(line)
+                self._arrived.notify_all()
         self._eof = True
         self._ready.set()  # end of output: nothing more to wait for
+        with self._arrived:
+            self._arrived.notify_all()
+
+    def wait_line(self, needle: str, timeout: float) -> bool:
+        """Wait until a line containing `needle` arrives (among the latest ones); False at the deadline or EOF."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: self._eof or any(needle in line for line in self._recent), timeout)
+            return any(needle in line for line in self._recent)
+
+    def send(self, sig: signal.Signals) -> None:
+        """Send `sig` to the engine process itself (not its group: the sensor workers are its business)."""
+        try:
+            self.proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
 
     @property
     def is_alive(self) -> bool:
@@ -298,6 +351,15 @@ class Checker:
         self.checks = 0
         self.inconclusive = 0
 
+    def wait_for_position(self, engine: Engine, seconds: float) -> bool:
+        """Poll until the sandbox holds a position (something for a sweep to close); False if none came."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and engine.is_alive:
+            if any(p["qty"] != 0 for p in self.sandbox.state()["positions"]):
+                return True
+            time.sleep(POLL_S)
+        return False
+
     def check(self, engine: Engine) -> str:
         """Poll until clean (at most `settle_s` after ready); what then stays wrong for CONFIRM_S counts.
         Inconclusive if the engine dies meanwhile (an armed crash point fired): the next restart is checked."""
@@ -352,8 +414,8 @@ class Checker:
 
 
 def plan(kills: int) -> list[str]:
-    """The kill kinds in rotation: a random kill, then each named crash point."""
-    cycle = [RANDOM, *POINTS]
+    """The kill kinds in rotation: a random kill, each named crash point, then the two operator actions."""
+    cycle = [RANDOM, *POINTS, *OPERATOR]
     return [cycle[i % len(cycle)] for i in range(kills)]
 
 
@@ -376,6 +438,10 @@ class Tally:
     kills: int = 0
     failed_restarts: int = 0
     unexpected_exits: int = 0
+    sweeps_not_flat: int = 0
+    failed_stops: int = 0
+    sweeps_killed_midway: int = 0
+    sweep_term: list[dict[str, Any]] = field(default_factory=list)
     ready_s: list[float] = field(default_factory=list)
     by_kind: dict[str, int] = field(default_factory=dict)
     points_reached: dict[str, int] = field(default_factory=dict)
@@ -446,6 +512,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "restart_to_ready_max_s": round(max(tally.ready_s, default=0.0), 3),
         "restarts_ready": len(tally.ready_s),
         "unexpected_exits": tally.unexpected_exits,
+        "sweeps_not_flat": tally.sweeps_not_flat,
+        "failed_stops": tally.failed_stops,
+        "sweeps_killed_midway": tally.sweeps_killed_midway,
         "killed_before_ready": tally.killed_before_ready,
         "checks": checker.checks,
         "checks_inconclusive": checker.inconclusive,
@@ -459,6 +528,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "stacked": sorted(map(list, checker.total.stacked))[:20],
             "naked": sorted(map(list, checker.total.naked))[:20],
             "orphans": sorted(checker.total.orphans)[:20],
+            "sweep_term": tally.sweep_term[:20],
         },
         "wall_s": round(time.monotonic() - started, 1),
         "paced_for_rate_limit_s": round(tally.paced_s, 1),
@@ -470,7 +540,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def result_is_clean(result: dict[str, Any]) -> bool:
-    keys = ("orphan_orders", "duplicate_entries", "naked_positions", "failed_restarts", "unexpected_exits")
+    keys = (
+        "orphan_orders",
+        "duplicate_entries",
+        "naked_positions",
+        "failed_restarts",
+        "unexpected_exits",
+        "sweeps_not_flat",
+        "failed_stops",
+    )
     return all(result[k] == 0 for k in keys)
 
 
@@ -500,8 +578,11 @@ def _one_life(
         tally.failed_restarts += 1
         return f"FAILED RESTART (exit {engine.proc.returncode}, see engine.log [{engine.index}])"
     tally.ready_s.append(engine.ready_s or 0.0)
+    resumed = _resume_if_paused(engine)
     verdict = checker.check(engine)
-    account = f"{engine.ready_s:.2f}s to ready; check {verdict}"
+    account = f"{engine.ready_s:.2f}s to ready{resumed}; check {verdict}"
+    if engine.kind in OPERATOR:
+        return f"{account}; {_operator_action(engine, args, rng, checker, tally)}"
     if engine.kind == RANDOM:
         checker.watch(engine, rng.uniform(0.2, args.max_delay))
     else:
@@ -519,6 +600,72 @@ def _one_life(
     return f"{account}; SIGKILL"
 
 
+def _resume_if_paused(engine: Engine) -> str:
+    """A sweep pauses new entries, durably: resume the next life so that it trades (and crashes) again."""
+    if not engine.started_paused:
+        return ""
+    engine.send(signal.SIGUSR1)
+    return ", resumed" if engine.wait_line("resumed: new entries allowed", 10.0) else ", NOT resumed"
+
+
+def _operator_action(
+    engine: Engine, args: argparse.Namespace, rng: random.Random, checker: Checker, tally: Tally
+) -> str:
+    """An emergency sweep, then SIGKILL while it runs (`sweep_kill`) or SIGTERM at once (`sweep_term`)."""
+    had_position = checker.wait_for_position(engine, args.operator_wait)
+    checker.sandbox.slow(args.sweep_slow_ms)
+    try:
+        engine.send(signal.SIGUSR2)
+        if engine.kind == SWEEP_KILL:
+            started = engine.wait_line("EMERGENCY SWEEP started", 10.0)
+            time.sleep(rng.uniform(0.0, args.sweep_kill_delay))  # somewhere inside the sweep
+            alive = engine.is_alive
+            finished = any(engine.wait_line(f"oco sweep: {how}", 0.0) for how in ("flat", "NOT flat"))
+            engine.kill()
+            if not alive:
+                tally.unexpected_exits += 1
+                return f"EXITED BY ITSELF during the sweep (exit {engine.proc.returncode})"
+            if started and not finished:
+                tally.sweeps_killed_midway += 1
+            when = "after it ended" if finished else "during it" if started else "before it started"
+            return f"SIGKILL {when} (position before: {had_position})"
+        engine.send(signal.SIGTERM)
+        exited = engine.wait_exit(args.stop_timeout)
+    finally:
+        checker.sandbox.slow(0)
+    if not exited:
+        tally.failed_stops += 1
+    engine.kill()  # after an exit of its own: only waits for its last lines (the report path)
+    state = checker.sandbox.state()
+    left = len([p for p in state["positions"] if p["qty"] != 0])
+    orders = len(state["open_orders"]) + len(state["open_algo_orders"])
+    report = _read_report(engine.report_path)
+    outcome = {
+        "engine": engine.index,
+        "had_position": had_position,
+        "exit": engine.proc.returncode,
+        "positions_left": left,
+        "orders_left": orders,
+        "sweep": report.get("sweep"),
+        "unprotected_at_exit": report.get("unprotected_at_exit"),
+    }
+    tally.sweep_term.append(outcome)
+    flat = exited and engine.proc.returncode == 0 and left == 0 and orders == 0
+    if not (flat and report.get("sweep") == "flat" and report.get("unprotected_at_exit") == 0):
+        tally.sweeps_not_flat += 1
+        return f"SWEEP+SIGTERM NOT FLAT {outcome}"
+    return f"sweep+SIGTERM: exit 0, flat, report clean (position before: {had_position})"
+
+
+def _read_report(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=200)
@@ -533,6 +680,10 @@ def main() -> None:
     parser.add_argument("--armed-timeout", type=float, default=20.0, help="seconds to reach a crash point")
     parser.add_argument("--early-share", type=float, default=0.2, help="share of random kills in startup")
     parser.add_argument("--weight-budget", type=int, default=WEIGHT_BUDGET, help="IP weight to restart under")
+    parser.add_argument("--operator-wait", type=float, default=15.0, help="seconds to wait for a position")
+    parser.add_argument("--sweep-kill-delay", type=float, default=0.2, help="most seconds into the sweep")
+    parser.add_argument("--sweep-slow-ms", type=int, default=250, help="sandbox answer delay around sweeps")
+    parser.add_argument("--stop-timeout", type=float, default=90.0, help="sweep_term: seconds to exit")
     parser.add_argument("--workdir", default="", help="default: a new temp dir (removed if all is clean)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir even if all is clean")
     args = parser.parse_args()

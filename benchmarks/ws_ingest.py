@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -49,12 +48,13 @@ from casino_tui.engine.streams import StreamStats  # noqa: E402
 from casino_tui.exchange.binance.connector import BinanceExchange  # noqa: E402
 from casino_tui.exchange.sim.market import synthetic_symbols  # noqa: E402
 from casino_tui.model import TIMEFRAMES, AccountUpdate, OrderUpdate  # noqa: E402
+from casino_tui.sandbox.serve import BANNER_BASE_URL  # noqa: E402
 
 API_KEY = "sandbox-key"
 API_SECRET = "sandbox-secret"
 TIMER_S = 0.25  # the runtime's timer interval
 SATURATED = 0.9  # a process using this much of a core is the one holding the rate down
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))\s")
+_SANDBOX_LINE = BANNER_BASE_URL
 TINY = {"symbols": 5, "speed": 20.0, "seconds": 1.0, "warmup": 0.5}
 
 

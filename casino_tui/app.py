@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable
 
 from casino_tui.control import RuntimeControl
+from casino_tui.port import BreakerStatus
 from casino_tui.screens import cells
 from casino_tui.screens.commands import ConsoleCommands
 from casino_tui.screens.confirm import ConfirmScreen, LiveGateScreen
@@ -104,7 +105,7 @@ class CasinoApp(App[None]):
         self.console_screen = ConsoleScreen()
         self.last_snapshot: RuntimeSnapshot | None = None
         self._notified_seq = -1
-        self._breaker_states: dict[str, str] = {}
+        self._breaker_states: dict[str, BreakerStatus] = {}
         self._shown_paused: bool | None = None
         self._is_sweeping = False
         self._is_refresh_failing = False
@@ -220,7 +221,7 @@ class CasinoApp(App[None]):
                 self.notify(f"{more} more error(s): see Logs.", severity="error", markup=False)
         for breaker in snapshot.breakers:
             previous = self._breaker_states.get(breaker.name)
-            if breaker.state == "OPEN" and previous != "OPEN":
+            if breaker.state is BreakerStatus.OPEN and previous is not BreakerStatus.OPEN:
                 reason = f": {breaker.reason}" if breaker.reason else ""
                 self.notify(f"Breaker {breaker.name} OPEN{reason}", severity="error", markup=False)
             self._breaker_states[breaker.name] = breaker.state
@@ -277,12 +278,24 @@ class CasinoApp(App[None]):
             return
         finally:
             self._is_sweeping = False
+            await self._retire_stale_quit_screen()
         message = result.message
         if result.remaining_positions:
             message += f" Still open: {', '.join(result.remaining_positions)}."
         severity: SeverityLevel = "information" if result.is_flat else "error"
         self.notify(message, title="Sweep", severity=severity, markup=False, timeout=15)
         self._after_command()
+
+    async def _retire_stale_quit_screen(self) -> None:
+        """A quit screen that says "a sweep is running" is untrue once the sweep ends: ask again, truthfully."""
+        screen = self.screen
+        if isinstance(screen, QuitScreen) and screen.is_sweeping:
+            await screen.dismiss(None)
+            if self.control.open_position_count > 0:
+                self.action_quit_console()
+            else:
+                question = ConfirmScreen("Quit", "The sweep has ended with no open position. Quit now?", danger=False)
+                self.push_screen(question, lambda yes: self._stop(sweep=None) if yes else None)
 
     def action_reconcile(self) -> None:
         self.push_screen(ReconcileScreen(self.control, on_applied=self.refresh_from_snapshot))
@@ -333,7 +346,10 @@ class CasinoApp(App[None]):
 
     def action_quit_console(self) -> None:
         open_positions = self.control.open_position_count
-        if open_positions > 0:
+        if self._is_sweeping:
+            # Whatever is chosen, the runtime finishes the sweep before the process exits.
+            self.push_screen(QuitScreen(open_positions, is_sweeping=True), self._quit_answered)
+        elif open_positions > 0:
             self.push_screen(QuitScreen(open_positions), self._quit_answered)
         else:
             self._stop(sweep=None)

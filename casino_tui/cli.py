@@ -2,7 +2,8 @@
 
 Exit codes: 0 normal (also after SIGTERM/SIGINT, and when the reader of stdout goes away), 2 usage or
 configuration error, a state dir held by another instance, or a journal that cannot be opened (one line, no
-traceback), 1 unexpected crash (traceback to the log file, one line to the terminal).
+traceback), 1 unexpected crash (traceback to the log file, one line to the terminal), 3 a position left
+without a confirmed stop-loss, 4 a sweep that did not reach flat (see casino_tui.engine.report).
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", type=Path, metavar="PATH", help="write the market stream to PATH for `casino-tui replay`"
     )
     parser.add_argument(
+        "--metrics-port",
+        type=_int,
+        metavar="N",
+        help="serve Prometheus metrics on port N of [metrics] host (127.0.0.1); 0 picks a free port (logged)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="headless stdout: text (default) or one JSON object per line",
+    )
+    parser.add_argument(
         "--confirm-live",
         metavar="ACCOUNT",
         help=f"headless live trading: the last 4 characters of BINANCE_API_KEY (or {CONFIRM_LIVE_ENV})",
@@ -114,6 +126,8 @@ def refuse_inapplicable(args: argparse.Namespace, exchange: str | None) -> None:
     headless = getattr(args, "headless", False)
     if headless and getattr(args, "mouse", False):
         raise UsageError("--mouse does not apply to --headless (there is no console)")
+    if not headless and getattr(args, "log_format", None) is not None:
+        raise UsageError("--log-format applies to --headless only (the console shows logs in its Logs pane)")
     if getattr(args, "confirm_live", None) is not None and not (headless and args.live):
         raise UsageError(
             "--confirm-live applies to --headless --live only (the console asks you to type LIVE)"
@@ -163,6 +177,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     put("runtime", "state_dir", args.state_dir)
     if getattr(args, "record", None) is not None:
         put("runtime", "record", str(args.record))
+    if getattr(args, "metrics_port", None) is not None:
+        put("metrics", "enabled", True)
+        put("metrics", "port", args.metrics_port)
     if getattr(args, "mouse", False):
         put("ui", "mouse", True)
     return out
@@ -214,7 +231,7 @@ def _quiet_stdout() -> None:
 
 
 def _run(config: Config, args: argparse.Namespace, early: EarlySignals, confirmed_live: bool) -> int:
-    from casino_tui.engine.logbuffer import LogSetup
+    from casino_tui.engine.logbuffer import LogFormat, LogSetup
     from casino_tui.exchange.factory import ExchangeSetupError
     from casino_tui.runtime import StartupError
     from casino_tui.statelock import StateLock, StateLockError
@@ -229,7 +246,7 @@ def _run(config: Config, args: argparse.Namespace, early: EarlySignals, confirme
     except StateLockError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    logs = LogSetup(paths.log_file, stdout=args.headless)
+    logs = LogSetup(paths.log_file, stdout=args.headless, stdout_format=LogFormat(args.log_format or "text"))
     try:
         if args.headless:
             from casino_tui.headless import print_report_line, run_headless
@@ -238,7 +255,7 @@ def _run(config: Config, args: argparse.Namespace, early: EarlySignals, confirme
                 run_headless(config, paths, args.timeout, logs, early=early, confirm_live=confirmed_live)
             )
             print_report_line(runtime)
-            return 0
+            return runtime.exit_code
         from casino_tui.console import run_console
 
         return run_console(config, paths, logs, timeout=args.timeout, early=early)

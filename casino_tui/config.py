@@ -83,6 +83,8 @@ class TradingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class RuntimeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # What shutdown does with open positions: keep them (protected on the exchange) or sweep them.
     on_shutdown: Literal["keep", "sweep"] = "keep"
+    # A sweep is never abandoned halfway: shutdown waits this long for it, then puts stops back on what is left.
+    sweep_deadline_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
     snapshot_interval_s: Positive = 5.0
     # Seconds without a trade before the STALE banner.
     stale_after_s: Positive = 10.0
@@ -293,6 +295,9 @@ stop_loss_pct = 0.02
 [runtime]
 # On shutdown: "keep" open positions (their TP/SL stay on the exchange) or "sweep" them.
 on_shutdown = "keep"
+# A sweep is never abandoned halfway (quit, SIGTERM, --timeout): shutdown waits this many seconds for it,
+# then puts the stop-loss back on every position left (the exit code says so).
+sweep_deadline_s = 60.0
 snapshot_interval_s = 5.0
 stale_after_s = 10.0
 # Where journal, snapshots, logs and reports go ("" = the platform's state directory).

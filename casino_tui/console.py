@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from casino_tui.config import Config, ConfigError
 from casino_tui.early_signals import EarlySignals
 from casino_tui.engine.logbuffer import LogSetup
+from casino_tui.model import TradingMode
 from casino_tui.paths import StatePaths
 from casino_tui.runtime import Runtime
 
@@ -59,7 +60,7 @@ def console_app(runtime: Runtime, config: Config) -> CasinoApp:
     """The console over `runtime`; in LIVE mode it opens on the typed gate, whose yes confirms the runtime."""
     from casino_tui.app import CasinoApp
 
-    confirm = "LIVE" if runtime.mode == "LIVE" else None
+    confirm = "LIVE" if runtime.mode is TradingMode.LIVE else None
     return CasinoApp(
         runtime, live=True, refresh_hz=config.ui.refresh_hz, theme=config.ui.theme, confirm_live=confirm
     )
@@ -91,6 +92,13 @@ async def engine_running(
         yield engine
     finally:
         runtime.request_stop()
+        # The app may have put the default handlers back as it unmounted: a SIGTERM now must not kill the
+        # process in the middle of the shutdown (or of a sweep it waits for).
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, runtime.request_stop)
+        if runtime.is_sweeping:  # the console is gone; say why the process is still here
+            deadline = runtime.config.runtime.sweep_deadline_s
+            print(f"waiting for the sweep to finish (up to {deadline:g}s)...", flush=True)
         await asyncio.gather(engine, return_exceptions=True)
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
@@ -108,7 +116,8 @@ async def _console(
     if not engine.cancelled() and engine.exception() is not None:
         raise engine.exception()  # type: ignore[misc]
     if runtime.report_path is not None:
-        print(f"report: {runtime.report_path}")
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the report is written anyway
+            print(f"report: {runtime.report_path}")
     code = app.return_code or 0
     # SIGTERM/SIGHUP end the app with 128+n after the orderly shutdown: that is a normal stop.
-    return 0 if code >= 128 else code
+    return runtime.exit_code or (0 if code >= 128 else code)

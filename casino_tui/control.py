@@ -6,25 +6,31 @@ from typing import Protocol
 
 import msgspec
 
+from casino_tui.model import ReconcileAction, ReconcileKind
 from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
 
 
 class SweepResult(msgspec.Struct, frozen=True):
+    """What a sweep did and what the exchange showed at its last read; `is_flat` only if that read found
+    no position and no open order."""
+
     cancelled_orders: int
     closed_positions: int
     remaining_positions: tuple[str, ...]  # symbols still open after the retries
     is_flat: bool
     message: str
+    orders_left: int = 0
+    reasons: tuple[str, ...] = ()  # why what is left is left, one line each ("ETHUSDT: close not sent: ...")
 
 
 class ReconcileItem(msgspec.Struct, frozen=True):
     """One difference between local state and the exchange, with the action proposed for it."""
 
-    kind: str  # NAKED_POSITION | UNKNOWN_POSITION | ORPHAN_ORDER | VANISHED_BRACKET | QTY_MISMATCH
+    kind: ReconcileKind
     symbol: str
     local: str  # what we believe, in words
     exchange: str  # what the exchange says, in words
-    action: str  # PROTECT | ADOPT | CANCEL | MARK_CLOSED | NONE
+    action: ReconcileAction
     detail: str = ""
 
 

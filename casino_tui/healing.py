@@ -113,7 +113,7 @@ class HealingJob:
         self.last_error = ""
 
     def _backoff(self, state: RetryCallState) -> float:
-        ceiling = min(self._max_wait_s, self._first_wait_s * 2 ** (state.attempt_number - 1))
+        ceiling = min(self._max_wait_s, self._first_wait_s * 2.0 ** (state.attempt_number - 1))
         return ceiling * (1.0 - 0.5 * self._rng.random())
 
     async def _sleep(self, seconds: float) -> None:

@@ -55,6 +55,36 @@ class OrderStatus(enum.StrEnum):
         return self in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 
 
+class BracketState(enum.StrEnum):
+    """Where a bracket is in its life; the legal moves between them are the engine's (brackets/machine.py)."""
+
+    PENDING_ENTRY = "PENDING_ENTRY"  # the market entry is sent, no fill yet
+    OPEN_UNPROTECTED = "OPEN_UNPROTECTED"  # filled; TP and SL not both acknowledged
+    PROTECTED = "PROTECTED"  # both legs live on the exchange
+    CLOSING = "CLOSING"  # a leg fired, or we are closing the position ourselves
+    CLOSED = "CLOSED"
+    ENTRY_REJECTED = "ENTRY_REJECTED"  # the entry never filled; goes straight on to CLOSED(REJECTED)
+    PROTECT_FAILED = "PROTECT_FAILED"  # a leg could not be placed; the position is closed at once
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the bracket still occupies its symbol (everything but CLOSED)."""
+        return self is not BracketState.CLOSED
+
+
+class CloseReason(enum.StrEnum):
+    """Why a bracket closed (or is closing); NONE until there is a reason."""
+
+    NONE = ""
+    TP = "TP"
+    SL = "SL"
+    SWEEP = "SWEEP"
+    MANUAL = "MANUAL"
+    REJECTED = "REJECTED"
+    PROTECT_FAILED = "PROTECT_FAILED"
+    RECONCILED = "RECONCILED"
+
+
 class Trade(msgspec.Struct, frozen=True, gc=False):
     """One public trade (Binance aggTrade)."""
 
@@ -225,3 +255,48 @@ class Decision(msgspec.Struct, frozen=True):
     score: float
     ts_ms: int
     reason: str = ""
+
+
+# -- words the layers share: the mode, the journal's event kinds, reconcile's findings ----------------------
+
+
+class TradingMode(enum.StrEnum):
+    """What a session trades with, as the header's badge shows it."""
+
+    PAPER = "PAPER"  # the simulated exchange, or a loopback sandbox: no real money
+    TESTNET = "TESTNET"  # Binance's futures testnet
+    LIVE = "LIVE"  # production Binance, asked for with --live and confirmed by the operator
+    REPLAY = "REPLAY"  # historical data through the sim matching engine (`casino-tui replay`)
+
+
+class JournalKind(enum.StrEnum):
+    """The kinds of journal event. INTENT, ACK and ORDER carry a client id in `ref`; BRACKET a bracket id."""
+
+    INTENT = "INTENT"  # an order about to be sent, durable before the send
+    ACK = "ACK"  # the exchange's answer to a send
+    ORDER = "ORDER"  # an order update from the user stream or a lookup
+    BRACKET = "BRACKET"  # a bracket's record after each transition
+    COMMAND = "COMMAND"  # an operator command (sweep, reconcile)
+    PAUSE = "PAUSE"  # the operator paused or resumed entries
+    BREAKER = "BREAKER"  # a circuit breaker opened or closed
+    RECONCILE = "RECONCILE"  # one reconcile finding and what was done about it
+    SESSION = "SESSION"  # a process started writing: its pid and its clock against the wall
+
+
+class ReconcileKind(enum.StrEnum):
+    """One kind of difference between local state and the exchange."""
+
+    NAKED_POSITION = "NAKED_POSITION"  # a managed position lacks a leg on the exchange
+    UNKNOWN_POSITION = "UNKNOWN_POSITION"  # a position no bracket manages
+    ORPHAN_ORDER = "ORPHAN_ORDER"  # an open order no active bracket owns
+    VANISHED_BRACKET = "VANISHED_BRACKET"  # a bracket whose position is gone
+    QTY_MISMATCH = "QTY_MISMATCH"  # the position's size differs from the bracket's
+
+
+class ReconcileAction(enum.StrEnum):
+    """What reconcile does about a difference."""
+
+    PROTECT = "PROTECT"  # place the missing legs again
+    ADOPT = "ADOPT"  # take the exchange's position into a bracket (or its size into the bracket)
+    CANCEL = "CANCEL"  # cancel the order
+    MARK_CLOSED = "MARK_CLOSED"  # close the bracket locally, with the reason its legs tell

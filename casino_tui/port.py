@@ -6,6 +6,7 @@ exchange calls them directly from its receive loop (no task, no queue per tick).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -82,11 +83,19 @@ class UserSink(Protocol):
     def on_account_update(self, update: AccountUpdate) -> None: ...
 
 
+class BreakerStatus(enum.StrEnum):
+    """CLOSED lets calls through; OPEN refuses them until its cooldown ends; HALF_OPEN lets a few trials through."""
+
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+
+
 class BreakerState(msgspec.Struct, frozen=True):
     """One circuit breaker as the Breakers pane shows it."""
 
     name: str
-    state: str  # CLOSED | OPEN | HALF_OPEN
+    state: BreakerStatus
     failures: int = 0
     reason: str = ""
     cooldown_s: float = 0.0

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import msgspec
 
+from casino_tui.lifecycle import RuntimeStatus
+from casino_tui.model import BracketState, CloseReason, TradingMode
 from casino_tui.port import BreakerState
 
 
 class HeaderView(msgspec.Struct, frozen=True):
-    mode: str  # PAPER | TESTNET | LIVE
-    status: str  # STARTING | UNCONFIRMED (LIVE gate) | RECOVERING | RUNNING | PAUSED | STOPPING | STOPPED
+    mode: TradingMode
+    status: RuntimeStatus
     equity: float
     pnl: float  # realised + unrealised this session
     open_positions: int
@@ -60,6 +62,8 @@ class SensorVoteRow(msgspec.Struct, frozen=True):
 
 
 class BracketRow(msgspec.Struct, frozen=True):
+    """One bracket for the Brackets pane; the engine decides what is at risk, the console only shows it."""
+
     bracket_id: str
     symbol: str
     side: str
@@ -70,8 +74,10 @@ class BracketRow(msgspec.Struct, frozen=True):
     sl: float
     upnl: float
     age_s: float
-    state: str
-    is_protected: bool
+    state: BracketState
+    is_protected: bool  # both legs acknowledged
+    is_at_risk: bool  # a position without its stop-loss on the exchange
+    close_reason: CloseReason | None = None  # why a CLOSED bracket closed; None while it is active
 
 
 class LimitView(msgspec.Struct, frozen=True):

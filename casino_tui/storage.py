@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,8 +39,8 @@ class SnapshotStore:
         self,
         directory: Path,
         backups: int = BACKUPS,
-        write=os.write,
-        clock_ms=None,
+        write: Callable[[int, memoryview], int] = os.write,
+        clock_ms: Callable[[], int] | None = None,
         *,
         name: str = NAME,
     ) -> None:

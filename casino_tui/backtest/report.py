@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from casino_tui.engine.brackets import Bracket
+from casino_tui.engine.brackets.machine import Bracket
 
 EQUITY_POINTS = 1000  # the equity series halves its resolution rather than grow past this
 BAD_ROWS_LISTED = 20

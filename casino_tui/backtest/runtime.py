@@ -34,7 +34,7 @@ from casino_tui.config import Config
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.exchange.replay.errors import ReplayDataError
 from casino_tui.exchange.replay.exchange import FeedStop, ReplayExchange, WarmupTooLongError
-from casino_tui.model import TIMEFRAME_MS, TIMEFRAMES, Candle
+from casino_tui.model import TIMEFRAME_MS, TIMEFRAMES, TradingMode
 from casino_tui.runtime import Runtime, StartupError
 
 log = logging.getLogger("casino.replay")
@@ -99,7 +99,8 @@ class ReplayRuntime(Runtime):
     ) -> None:
         self.unavailable = unavailable_timeframes(exchange.base_ms, config)
         super().__init__(config, exchange=exchange, clock=clock, log_setup=log_setup, use_timers=False)
-        self.mode = "REPLAY"
+        self.mode = TradingMode.REPLAY
+        self.decisions.unavailable_timeframes = frozenset(self.unavailable)
         self.replay = exchange
         self.replay_clock = clock
         self.files = list(files)
@@ -120,7 +121,7 @@ class ReplayRuntime(Runtime):
         """Warm up, start, replay to the end of the data or a stop, then the orderly shutdown and the report."""
         try:
             await self.begin()
-            if self.status in ("RUNNING", "PAUSED") and not self.is_stopping:
+            if self.status.is_ready and not self.is_stopping:
                 progress = asyncio.create_task(self._progress_lines(), name="replay-progress")
                 try:
                     await self.replay_until()
@@ -147,10 +148,6 @@ class ReplayRuntime(Runtime):
             )
         await self.start()
         self.ledger = Ledger(self.clock.now_ms(), EQUITY_EVERY_MS)
-
-    def _on_candles(self, timeframe: str, open_ms: int, candles: list[Candle]) -> None:
-        if timeframe not in self.unavailable:  # the engine's own 1m under 5m bars would be made up
-            super()._on_candles(timeframe, open_ms, candles)
 
     # ----------------------------------------------------------------- the driver
 
@@ -207,7 +204,7 @@ class ReplayRuntime(Runtime):
             if self.replay.has_pending_events:
                 self.replay.flush_events()
                 continue
-            if not self._tasks:
+            if not self.decisions.has_entries_in_flight:
                 return
         self._errors += 1
         log.error("work still in flight after %d rounds; replaying on", MAX_SETTLE_ROUNDS)
@@ -215,7 +212,7 @@ class ReplayRuntime(Runtime):
     def _close_brackets(self) -> None:
         if self.croupier is not None and self.ledger is not None:
             before = self.ledger.wins + self.ledger.losses
-            self.ledger.on_closed(self.croupier.brackets_closed, self.croupier.oco.closed)
+            self.ledger.on_closed(self.croupier.brackets_closed, self.croupier.book.closed)
             if self.ledger.wins + self.ledger.losses != before:
                 self.ledger.equity.observe(self.clock.now_ms(), self.replay.matching.balance().equity)
 
@@ -254,11 +251,11 @@ class ReplayRuntime(Runtime):
 
     # ----------------------------------------------------------------- the report
 
-    def _write_report(self) -> Path | None:
+    def _write_report(self, unprotected: tuple[str, ...]) -> tuple[Path | None, int]:
         """Called by the shutdown once the final balance is known: the replay report instead of the session's
-        (none when the replay never got to trade)."""
+        (none when the replay never got to trade), and exit code 0."""
         if self.croupier is None:
-            return None
+            return None, 0
         self._close_brackets()
         report = self.build_report()
         self.report = report
@@ -272,7 +269,7 @@ class ReplayRuntime(Runtime):
                 log.error("could not write the replay report: %s", exc)
         if self.on_finished is not None:
             self.on_finished(report, path)
-        return path
+        return path, 0
 
     def build_report(self) -> ReplayReport:
         ledger = self.ledger or Ledger(self.clock.now_ms())
@@ -281,7 +278,8 @@ class ReplayRuntime(Runtime):
         ledger.on_step(now, self.open_position_count)
         ledger.equity.observe(now, balance.equity)
         source = self.replay.source
-        weights = self.player.weights_state()["sensors"] if self.player is not None else {}
+        player = self.decisions.player
+        weights = player.weights_state()["sensors"] if player is not None else {}
         timeframes = (
             dict(zip(self.sensors.sensor_names, self.sensors.sensor_timeframes, strict=True))
             if self.sensors

@@ -49,9 +49,9 @@ def clock_now_ms(journal: Journal, running_pid: int | None, wall_ms: int) -> int
     stands at the session's last event.
     """
     anchor = journal.last_session()
-    payload = anchor.payload if anchor is not None and isinstance(anchor.payload, dict) else {}
-    if not payload.get("simulated"):
+    if anchor is None or not isinstance(anchor.payload, dict) or not anchor.payload.get("simulated"):
         return wall_ms
+    payload = anchor.payload
     if running_pid is not None and payload.get("pid") == running_pid:
         speed = float(payload.get("speed") or 1.0)
         return anchor.ts_ms + int((wall_ms - int(payload.get("wall_ms") or wall_ms)) * speed)

@@ -90,7 +90,7 @@ class CandleBook:
         for tf in self.timeframes:
             if tf not in TIMEFRAME_MS:
                 raise ValueError(f"unknown timeframe {tf!r}")
-        self.on_close = on_close
+        self._on_close = on_close
         self.grace_ms = grace_ms
         self.late = 0
         self.candles_closed = 0
@@ -107,6 +107,13 @@ class CandleBook:
         # Open time of the next boundary to emit; None until the first trade (or seed) fixes it.
         self._next_emit: int | None = None
         self._has_emitted = False
+
+    def connect(self, on_close: OnClose) -> None:
+        """Name the book's one consumer, for a book built without one; a second consumer is refused (it would
+        silently take the batches from the first)."""
+        if self._on_close is not None:
+            raise ValueError("this CandleBook already has a consumer")
+        self._on_close = on_close
 
     # ---- hot path -------------------------------------------------------------------------------------
 
@@ -167,8 +174,8 @@ class CandleBook:
             closed = self._close_boundary(open_ms)
             for tf, tf_open_ms, batch in closed:
                 self.candles_closed += len(batch)
-                if self.on_close is not None:
-                    self.on_close(tf, tf_open_ms, batch)
+                if self._on_close is not None:
+                    self._on_close(tf, tf_open_ms, batch)
             batches += len(closed)
         return batches
 
@@ -234,12 +241,12 @@ class CandleBook:
             slot = self._by_symbol.get(symbol)
             if slot is None:
                 continue
-            rows = {
+            by_open = {
                 c.open_ms: c
                 for c in candles
                 if c.timeframe == "1m" and c.closed and c.open_ms % _MINUTE_MS == 0
             }
-            per_slot[slot.index] = [rows[k] for k in sorted(rows)]
+            per_slot[slot.index] = [by_open[k] for k in sorted(by_open)]
         ends = [rows[-1].open_ms + _MINUTE_MS for rows in per_slot if rows]
         if not ends:
             return

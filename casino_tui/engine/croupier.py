@@ -1,4 +1,5 @@
-"""Croupier: the trading side of the engine behind one facade (OCOManager + PositionTracker + OrderExecutor).
+"""Croupier: the trading side of the engine behind one facade (BracketBook + OCOManager + PositionTracker +
+OrderExecutor).
 
 The Runtime hands it decisions and exchange events; it hands back brackets, rows for the Brackets pane and
 session counters.
@@ -13,11 +14,12 @@ from typing import Any
 from casino_tui.clock import Clock
 from casino_tui.config import TradingConfig
 from casino_tui.control import SweepResult
-from casino_tui.engine.brackets import Bracket, BracketState
+from casino_tui.engine.brackets.book import BracketBook
+from casino_tui.engine.brackets.machine import Bracket
+from casino_tui.engine.brackets.oco import OCOManager
 from casino_tui.engine.executor import OrderExecutor, OrderJournal
-from casino_tui.engine.oco import OCOManager
 from casino_tui.engine.positions import PositionTracker
-from casino_tui.model import AccountUpdate, Decision, OrderUpdate, SymbolRules
+from casino_tui.model import AccountUpdate, BracketState, CloseReason, Decision, OrderUpdate, SymbolRules
 from casino_tui.port import Exchange
 from casino_tui.snapshot import BracketRow
 
@@ -47,16 +49,14 @@ class Croupier:
         self.journal = journal
         self.tracker = PositionTracker()
         self.executor = executor or OrderExecutor(exchange, clock, journal)
-        self.oco = OCOManager(
-            self.executor,
-            rules,
-            config,
-            clock,
-            self.tracker,
-            next_bracket_seq=next_bracket_seq,
-            on_transition=self._journal_transition,
-        )
+        self.book = BracketBook(clock, next_seq=next_bracket_seq, on_transition=self._journal_transition)
+        self.oco = OCOManager(self.book, self.executor, rules, config, clock, self.tracker)
         self._journal_errors = 0
+        # Session counters for the metrics: sweeps by how they ended, applied reconciles and what they found.
+        self.sweeps_flat = 0
+        self.sweeps_incomplete = 0
+        self.reconciles = 0
+        self.reconcile_differences = 0
 
     # -- commands and events ----------------------------------------------------------------------------
 
@@ -64,7 +64,21 @@ class Croupier:
         return await self.oco.open_bracket(decision, price)
 
     async def sweep(self) -> SweepResult:
-        return await self.oco.sweep()
+        is_flat = False
+        try:
+            result = await self.oco.sweep()
+            is_flat = result.is_flat
+            return result
+        finally:  # a sweep cut off (deadline, crash) did not reach flat either
+            if is_flat:
+                self.sweeps_flat += 1
+            else:
+                self.sweeps_incomplete += 1
+
+    def count_reconcile(self, differences: int) -> None:
+        """An applied reconcile has run and handled `differences` differences."""
+        self.reconciles += 1
+        self.reconcile_differences += differences
 
     def on_order_update(self, update: OrderUpdate) -> None:
         """A user-stream order event: settles pending unknown outcomes, then moves brackets and positions."""
@@ -83,25 +97,25 @@ class Croupier:
 
     def restore(self, brackets: list[Bracket]) -> None:
         """Take back the active brackets of a previous run (from the state snapshot) before reconcile."""
-        self.oco.restore(brackets)
+        self.book.restore(brackets)
 
     async def wait_idle(self) -> None:
-        await self.oco.wait_idle()
+        await self.book.wait_idle()
 
     # -- read side --------------------------------------------------------------------------------------
 
     @property
     def brackets(self) -> tuple[Bracket, ...]:
         """Active brackets, then the recent closed ones (oldest first)."""
-        return self.oco.active + self.oco.closed
+        return self.book.active + self.book.closed
 
     @property
     def open_count(self) -> int:
-        return len(self.oco.active)
+        return self.book.open_count
 
     @property
     def next_bracket_seq(self) -> int:
-        return self.oco.next_bracket_seq
+        return self.book.next_seq
 
     @property
     def trades(self) -> int:
@@ -109,11 +123,11 @@ class Croupier:
 
     @property
     def brackets_opened(self) -> int:
-        return self.oco.brackets_opened
+        return self.book.brackets_opened
 
     @property
     def brackets_closed(self) -> int:
-        return self.oco.brackets_closed
+        return self.book.brackets_closed
 
     @property
     def realized_pnl(self) -> float:
@@ -129,23 +143,22 @@ class Croupier:
 
     @property
     def errors(self) -> int:
-        return self.oco.errors + self.executor.errors + self._journal_errors
+        return self.book.errors + self.executor.errors + self._journal_errors
 
     def bracket_rows(self, now_ms: int, recent: int = RECENT_ROWS) -> tuple[BracketRow, ...]:
         """Active brackets first (newest first), then up to `recent` closed ones."""
-        active = sorted(self.oco.active, key=lambda b: b.seq, reverse=True)
-        closed = list(self.oco.closed)[-recent:][::-1] if recent > 0 else []
+        active = sorted(self.book.active, key=lambda b: b.seq, reverse=True)
+        closed = list(self.book.closed)[-recent:][::-1] if recent > 0 else []
         return tuple(self._row(b, now_ms) for b in active + closed)
 
     def _row(self, bracket: Bracket, now_ms: int) -> BracketRow:
         mark = self.tracker.mark(bracket.symbol) or bracket.entry_price
-        is_open = bracket.has_entry_fill and bracket.state is not BracketState.CLOSED
+        is_closed = bracket.state is BracketState.CLOSED
+        is_open = bracket.has_entry_fill and not is_closed
         upnl = (mark - bracket.entry_price) * bracket.qty * bracket.side.sign if is_open else 0.0
         since = bracket.opened_ms or bracket.created_ms
-        until = bracket.closed_ms if bracket.state is BracketState.CLOSED and bracket.closed_ms else now_ms
-        state = bracket.state.value
-        if bracket.state is BracketState.CLOSED and bracket.close_reason:
-            state = f"CLOSED({bracket.close_reason.value})"
+        until = bracket.closed_ms if is_closed and bracket.closed_ms else now_ms
+        has_reason = is_closed and bracket.close_reason is not CloseReason.NONE
         return BracketRow(
             bracket_id=bracket.id,
             symbol=bracket.symbol,
@@ -157,8 +170,10 @@ class Croupier:
             sl=bracket.sl_price,
             upnl=upnl if is_open else bracket.realized_pnl,
             age_s=max(0.0, (until - since) / 1000) if since else 0.0,
-            state=state,
+            state=bracket.state,
             is_protected=bracket.is_protected,
+            is_at_risk=bracket.is_at_risk,
+            close_reason=bracket.close_reason if has_reason else None,
         )
 
     # -- journal ----------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 `on_trade` is the hot path: a dict lookup, a validity check and two direct calls, no allocation, no logging,
 and it never raises (an exchange receive loop must not die on one bad trade). Closed candle batches go to
-`on_candles` from `tick_timer`, which the runtime calls a few times a second.
+`on_candles` from `tick_timer`, which the runtime calls a few times a second: the Engine is the CandleBook's
+one consumer, and `on_candles` is the Engine's.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class StreamStatus(msgspec.Struct, frozen=True):
 class Engine:
     """Market-data half of the engine: implements MarketSink, owns nothing but counters and wiring.
 
-    The CandleBook's closes are routed through the engine (counted, sparks updated, consumer errors logged
-    and contained) before they reach `on_candles` (default: the `on_close` the book was constructed with).
+    The CandleBook's closes come to the engine (counted, sparks updated) and go on to `on_candles`, whose
+    errors are logged and contained. The book must have no consumer of its own (`CandleBook.connect`).
     """
 
     def __init__(
@@ -68,9 +69,8 @@ class Engine:
         self.clock = clock
         self.candles = candle_book
         self.streams = stream_stats
-        # Without an explicit consumer, the one the book was built with receives the batches.
-        self._on_candles = on_candles if on_candles is not None else candle_book.on_close
-        candle_book.on_close = self._candles_closed
+        self._on_candles = on_candles
+        candle_book.connect(self._candles_closed)
         self._routes = {sym: (stream_stats.handle(sym), candle_book.handle(sym)) for sym in self.symbols}
         self._record = stream_stats.record
         self._update = candle_book.update

@@ -113,7 +113,8 @@ class OrderExecutor:
         # Client ids whose outcome is being looked up; the user stream can settle them first.
         self._awaiting: dict[str, asyncio.Future[OrderUpdate]] = {}
         self.durations: deque[float] = deque(maxlen=512)
-        self.on_duration: Callable[[float], None] | None = None
+        # Called with ("place" | "cancel", seconds) once each request has its answer (metrics observe it).
+        self.on_duration: Callable[[str, float], None] | None = None
         self.sent = 0
         self.retries = 0
         self.unknown_outcomes = 0
@@ -170,7 +171,7 @@ class OrderExecutor:
             self.errors += 1
             raise
         finally:
-            self._record_duration(time.perf_counter() - started)
+            self._record_duration("place", time.perf_counter() - started)
         self.sent += 1
         crash_point("after_send")
         if self.journal is not None:
@@ -211,7 +212,7 @@ class OrderExecutor:
             self.errors += 1
             raise
         finally:
-            self._record_duration(time.perf_counter() - started)
+            self._record_duration("cancel", time.perf_counter() - started)
 
     async def query(self, request: Callable[[], Awaitable[T]]) -> T:
         """Run a read-only request (open orders, positions ...); reads are safe to repeat, unknown outcome or not."""
@@ -302,7 +303,7 @@ class OrderExecutor:
             if not future.done():
                 future.cancel()
 
-    def _record_duration(self, seconds: float) -> None:
+    def _record_duration(self, request: str, seconds: float) -> None:
         self.durations.append(seconds)
         if self.on_duration is not None:
-            self.on_duration(seconds)
+            self.on_duration(request, seconds)

@@ -13,13 +13,14 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import msgspec
 
 from casino_tui.clock import Clock
+from casino_tui.model import JournalKind
 
 log = logging.getLogger("casino.journal")
 
@@ -35,16 +36,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ref ON events(ref);
 """
 
-# Event kinds. INTENT/ACK/ORDER carry client ids in `ref`; BRACKET carries the bracket id.
-INTENT = "INTENT"
-ACK = "ACK"
-ORDER = "ORDER"
-BRACKET = "BRACKET"
-COMMAND = "COMMAND"
-PAUSE = "PAUSE"
-BREAKER = "BREAKER"
-RECONCILE = "RECONCILE"
-SESSION = "SESSION"
+K = JournalKind
 
 
 class JournalError(Exception):
@@ -62,7 +54,7 @@ class JournalUnavailableError(JournalError):
 class JournalEntry(msgspec.Struct, frozen=True):
     seq: int
     ts_ms: int
-    kind: str
+    kind: JournalKind
     symbol: str
     ref: str
     payload: Any
@@ -75,7 +67,12 @@ class Journal:
     """Append-only event log. `append` queues a write; `commit_intent` returns once it is on disk."""
 
     def __init__(
-        self, path: Path, clock_ms=None, *, readonly: bool = False, busy_timeout_s: float = 5.0
+        self,
+        path: Path,
+        clock_ms: Callable[[], int] | None = None,
+        *,
+        readonly: bool = False,
+        busy_timeout_s: float = 5.0,
     ) -> None:
         self.path = path
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
@@ -150,7 +147,7 @@ class Journal:
                     "INSERT INTO events(ts_ms, kind, symbol, ref, payload) VALUES (?,?,?,?,?)", row
                 )
             self._db.execute("COMMIT")
-            return cur.lastrowid if cur is not None else 0
+            return (cur.lastrowid or 0) if cur is not None else 0
         except sqlite3.Error as exc:
             try:
                 self._db.execute("ROLLBACK")
@@ -160,11 +157,13 @@ class Journal:
             self.last_error = str(exc)
             raise JournalError(f"journal write failed: {exc}") from None
 
-    def _row(self, kind: str, payload: Any, symbol: str, ref: str) -> tuple[int, str, str, str, bytes]:
+    def _row(
+        self, kind: JournalKind, payload: Any, symbol: str, ref: str
+    ) -> tuple[int, str, str, str, bytes]:
         return (self._clock_ms(), kind, symbol, ref, _encoder.encode(payload))
 
     def append(
-        self, kind: str, payload: Any, *, symbol: str = "", ref: str = ""
+        self, kind: JournalKind, payload: Any, *, symbol: str = "", ref: str = ""
     ) -> concurrent.futures.Future[int]:
         """Queue one event; returns a future of its sequence number. Failures are counted and logged."""
         fut = self._thread.submit(self._write, [self._row(kind, payload, symbol, ref)])
@@ -175,22 +174,22 @@ class Journal:
         if not fut.cancelled() and fut.exception() is not None:
             log.error("%s", fut.exception())
 
-    async def commit(self, kind: str, payload: Any, *, symbol: str = "", ref: str = "") -> int:
+    async def commit(self, kind: JournalKind, payload: Any, *, symbol: str = "", ref: str = "") -> int:
         """Write one event and wait until it is durable (fsync'd by SQLite's FULL mode)."""
         return await asyncio.wrap_future(self.append(kind, payload, symbol=symbol, ref=ref))
 
     # Hooks the OrderExecutor calls around every send.
     async def record_intent(self, request: Any) -> None:
-        await self.commit(INTENT, request, symbol=request.symbol, ref=request.client_id)
+        await self.commit(K.INTENT, request, symbol=request.symbol, ref=request.client_id)
 
     def record_ack(self, update: Any) -> None:
-        self.append(ACK, update, symbol=update.symbol, ref=update.client_id)
+        self.append(K.ACK, update, symbol=update.symbol, ref=update.client_id)
 
     def record_order(self, update: Any) -> None:
-        self.append(ORDER, update, symbol=update.symbol, ref=update.client_id)
+        self.append(K.ORDER, update, symbol=update.symbol, ref=update.client_id)
 
     def record_bracket(self, bracket: Any) -> None:
-        self.append(BRACKET, bracket, symbol=bracket.symbol, ref=bracket.id)
+        self.append(K.BRACKET, bracket, symbol=bracket.symbol, ref=bracket.id)
 
     def record_session(self, clock: Clock) -> None:
         """Where this process's clock stands against the wall: readers measure `--since` on that clock."""
@@ -202,7 +201,7 @@ class Journal:
             "speed": clock.speed,
             "wall_ms": wall_ms,
         }
-        self.append(SESSION, payload)
+        self.append(K.SESSION, payload)
 
     def flush(self) -> None:
         """Block until every queued write is done (shutdown, tests)."""
@@ -221,7 +220,7 @@ class Journal:
         return list(self.iter(after_seq, since_ms))
 
     def iter(self, after_seq: int = 0, since_ms: int | None = None) -> Iterator[JournalEntry]:
-        def query() -> list[tuple]:
+        def query() -> list[tuple[Any, ...]]:
             sql = "SELECT seq, ts_ms, kind, symbol, ref, payload FROM events WHERE seq > ?"
             args: list[Any] = [after_seq]
             if since_ms is not None:
@@ -230,7 +229,7 @@ class Journal:
             return self._db.execute(sql + " ORDER BY seq", args).fetchall()
 
         for seq, ts, kind, symbol, ref, payload in self._thread.submit(query).result():
-            yield JournalEntry(seq, ts, kind, symbol, ref, msgspec.json.decode(payload))
+            yield JournalEntry(seq, ts, JournalKind(kind), symbol, ref, msgspec.json.decode(payload))
 
     def last_seq(self) -> int:
         def query() -> int:
@@ -241,7 +240,7 @@ class Journal:
 
     def last_session(self) -> JournalEntry | None:
         """The newest SESSION event: the clock the newest process wrote with."""
-        return self._last("WHERE kind = 'SESSION'")
+        return self._last(f"WHERE kind = '{K.SESSION}'")
 
     def last_entry(self) -> JournalEntry | None:
         return self._last("")
@@ -252,16 +251,16 @@ class Journal:
         if row is None:
             return None
         seq, ts, kind, symbol, ref, payload = row
-        return JournalEntry(seq, ts, kind, symbol, ref, msgspec.json.decode(payload))
+        return JournalEntry(seq, ts, JournalKind(kind), symbol, ref, msgspec.json.decode(payload))
 
     def unacked_intents(self, after_seq: int = 0) -> list[JournalEntry]:
         """Intents after `after_seq` with no ACK or ORDER event for the same client id: outcome unknown."""
         entries = self.read(after_seq)
-        answered = {e.ref for e in entries if e.kind in (ACK, ORDER)}
-        return [e for e in entries if e.kind == INTENT and e.ref not in answered]
+        answered = {e.ref for e in entries if e.kind in (K.ACK, K.ORDER)}
+        return [e for e in entries if e.kind is K.INTENT and e.ref not in answered]
 
 
-def open_journal(path: Path, clock_ms=None) -> Journal:
+def open_journal(path: Path, clock_ms: Callable[[], int] | None = None) -> Journal:
     """The writer's journal: a damaged file is set aside (said in the log) and a new one started.
 
     Raises JournalUnavailableError when the journal cannot be used for any other reason: the operator fixes

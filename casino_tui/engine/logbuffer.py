@@ -2,10 +2,13 @@
 
 The buffer is what the Logs pane reads (through the snapshot); it never posts Textual messages. Every record
 is stamped once with the runtime clock, so the pane, the file and stdout show the time the header shows.
+Headless stdout is text or, for log shippers, one JSON object per line (`LogFormat.JSON`).
 """
 
 from __future__ import annotations
 
+import enum
+import json
 import logging
 import logging.handlers
 import re
@@ -78,7 +81,7 @@ class ClockStamp(logging.Filter):
 class LogBuffer(logging.Handler):
     """The newest `capacity` records as LogLines, numbered so readers can take only what is new."""
 
-    def __init__(self, capacity: int = 500, clock_ms=None) -> None:
+    def __init__(self, capacity: int = 500, clock_ms: Callable[[], int] | None = None) -> None:
         super().__init__(level=logging.INFO)
         self._lines: deque[LogLine] = deque(maxlen=capacity)
         self._seq = 0
@@ -110,6 +113,15 @@ class LogBuffer(logging.Handler):
 
 
 FORMAT = "%(asctime)s %(levelname)-7s %(component)s%(symbol_part)s %(message)s"
+FILE_MAX_BYTES = 10_000_000
+FILE_BACKUPS = 5
+
+
+class LogFormat(enum.StrEnum):
+    """How headless stdout prints records (`--log-format`); the log file is always text."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 class _Formatter(logging.Formatter):
@@ -127,11 +139,41 @@ class _Formatter(logging.Formatter):
         return super().format(record)
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (runtime clock, UTC), level, component, symbol, message; plus
+    `exception` when a traceback came with it. It formats what the redaction filter left."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ms = getattr(record, "clock_ms", None)
+        if ms is None:
+            ms = int(record.created * 1000)
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z",
+            "level": record.levelname,
+            "component": getattr(record, "component", None) or record.name.removeprefix("casino."),
+            "symbol": getattr(record, "symbol", "") or "",
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        elif record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
 class LogSetup:
     """Handlers on the `casino` logger for one session; `close()` removes them and restores the logger."""
 
     def __init__(
-        self, log_file: Path | None, *, stdout: bool, buffer_capacity: int = 500, clock_ms=None
+        self,
+        log_file: Path | None,
+        *,
+        stdout: bool,
+        stdout_format: LogFormat = LogFormat.TEXT,
+        buffer_capacity: int = 500,
+        clock_ms: Callable[[], int] | None = None,
+        file_max_bytes: int = FILE_MAX_BYTES,
+        file_backups: int = FILE_BACKUPS,
     ) -> None:
         self.logger = logging.getLogger("casino")
         self._previous = (self.logger.level, self.logger.propagate)  # put back by close()
@@ -145,14 +187,14 @@ class LogSetup:
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             file_handler = logging.handlers.RotatingFileHandler(
-                log_file, maxBytes=10_000_000, backupCount=5, encoding="utf-8"
+                log_file, maxBytes=file_max_bytes, backupCount=file_backups, encoding="utf-8"
             )
             file_handler.setFormatter(formatter)
             file_handler.setLevel(logging.DEBUG)
             self._handlers.append(file_handler)
         if stdout:
             stream = logging.StreamHandler(sys.stdout)
-            stream.setFormatter(formatter)
+            stream.setFormatter(JsonFormatter() if stdout_format is LogFormat.JSON else formatter)
             self._handlers.append(stream)
         for handler in self._handlers:
             handler.addFilter(self.clock)

@@ -21,23 +21,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 import msgspec
 
 from casino_tui.clock import Clock
 from casino_tui.control import ReconcileItem, ReconcileReport
-from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg
+from casino_tui.engine.brackets.machine import Bracket, Leg
+from casino_tui.engine.clientids import parse_client_id
 from casino_tui.engine.croupier import Croupier
-from casino_tui.engine.journal import RECONCILE, Journal
+from casino_tui.engine.journal import Journal
 from casino_tui.model import (
     AccountUpdate,
     Balance,
+    BracketState,
+    CloseReason,
+    JournalKind,
     OrderRequest,
     OrderStatus,
     OrderType,
     OrderUpdate,
     Position,
+    ReconcileAction,
+    ReconcileKind,
     Side,
 )
 from casino_tui.port import Exchange, ExchangeError
@@ -45,6 +52,7 @@ from casino_tui.port import Exchange, ExchangeError
 log = logging.getLogger("casino.reconcile")
 
 S = BracketState
+Kind, Action = ReconcileKind, ReconcileAction
 _MANAGING = (S.OPEN_UNPROTECTED, S.PROTECTED)
 # Phases of the actions on one symbol: retire brackets, then cancel orphans, then place legs (see above).
 RETIRE, CANCEL, PROTECT = 0, 1, 2
@@ -53,7 +61,7 @@ RETIRE, CANCEL, PROTECT = 0, 1, 2
 class ReconcileJournal(Protocol):
     """What reconcile needs from the journal (`casino_tui.engine.journal.Journal` has it)."""
 
-    def append(self, kind: str, payload: Any, *, symbol: str = "", ref: str = "") -> Any: ...
+    def append(self, kind: JournalKind, payload: Any, *, symbol: str = "", ref: str = "") -> Any: ...
 
 
 class _Action(msgspec.Struct, kw_only=True):
@@ -87,9 +95,9 @@ async def reconcile(
     to `journal`, or to the croupier's journal when that one can `append`. Without it nothing changes.
     Raises ExchangeError when the exchange cannot be read at all.
     """
-    oco, executor = croupier.oco, croupier.executor
+    book, executor = croupier.book, croupier.executor
     # A bracket half-way through opening or protecting is not a difference: let that work finish first.
-    await oco.wait_entries()
+    await book.wait_entries()
     await croupier.wait_idle()
     # Orders before positions: a leg that fills between the two reads then shows as a vanished bracket
     # (looked up, closed TP/SL), never as a naked position that would get a stop for a position now gone.
@@ -98,15 +106,16 @@ async def reconcile(
     balance = await executor.query(exchange.balance)
     planner = _Planner(exchange, croupier)
     actions: list[_Action] = []
-    symbols = sorted({*positions, *(b.symbol for b in oco.active), *(o.symbol for o in orders)})
+    symbols = sorted({*positions, *(b.symbol for b in book.active), *(o.symbol for o in orders)})
     for symbol in symbols:
         symbol_orders = [o for o in orders if o.symbol == symbol]
-        actions += await planner.plan(symbol, positions.get(symbol), symbol_orders, oco.bracket_for(symbol))
+        actions += await planner.plan(symbol, positions.get(symbol), symbol_orders, book.bracket_for(symbol))
     if apply:
         if journal is None and hasattr(croupier.journal, "append"):
             journal = croupier.journal  # type: ignore[assignment]
         items = await _apply(actions, croupier, journal)
         await _sync_tracker(exchange, croupier, clock)
+        croupier.count_reconcile(len(items))
     else:
         items = [item for action in actions for item in action.items]
     for item in items:
@@ -149,9 +158,8 @@ async def resolve_unacked(
         except msgspec.ValidationError as exc:
             log.error("journal intent %s is unreadable: %s", entry.seq, exc, extra={"symbol": entry.symbol})
             continue
-        found = await croupier.executor.query(
-            lambda r=request: exchange.get_order(r.symbol, r.client_id, r.type.is_conditional)
-        )
+        lookup = partial(exchange.get_order, request.symbol, request.client_id, request.type.is_conditional)
+        found = await croupier.executor.query(lookup)
         answers[request.client_id] = found
         log.info(
             "unanswered intent %s: %s",
@@ -224,11 +232,11 @@ class _Planner:
         if found is not None and found.filled_qty > 0:
             seen = f"filled {found.filled_qty:.10g}, but no {_side_word(bracket.side)} position is left"
         item = ReconcileItem(
-            kind="VANISHED_BRACKET",
+            kind=Kind.VANISHED_BRACKET,
             symbol=bracket.symbol,
             local=_describe_bracket(bracket),
             exchange=f"entry {bracket.entry_client_id} {seen}",
-            action="MARK_CLOSED",
+            action=Action.MARK_CLOSED,
         )
 
         async def run() -> str:
@@ -273,11 +281,11 @@ class _Planner:
             exit_price = fill.avg_price or fill.last_price
             seen += f"; {fill.client_id} filled {fill.filled_qty:.10g} @ {exit_price:.10g}"
         item = ReconcileItem(
-            kind="VANISHED_BRACKET",
+            kind=Kind.VANISHED_BRACKET,
             symbol=bracket.symbol,
             local=_describe_bracket(bracket),
             exchange=seen,
-            action="MARK_CLOSED",
+            action=Action.MARK_CLOSED,
         )
 
         async def run() -> str:
@@ -304,14 +312,15 @@ class _Planner:
 
     def _orphan(self, order: OrderUpdate, bracket: Bracket | None) -> _Action:
         owner = "no active bracket owns it"
-        if bracket is not None and order.client_id.startswith(f"ct{bracket.seq:06d}"):
+        cid = parse_client_id(order.client_id)
+        if bracket is not None and cid is not None and cid.seq == bracket.seq:
             owner = f"an old leg of {bracket.id}"
         item = ReconcileItem(
-            kind="ORPHAN_ORDER",
+            kind=Kind.ORPHAN_ORDER,
             symbol=order.symbol,
             local=owner,
             exchange=_describe_order(order),
-            action="CANCEL",
+            action=Action.CANCEL,
         )
         executor = self._croupier.executor
 
@@ -347,7 +356,7 @@ class _Planner:
         if abs(qty - local_qty) > tol:
             items.append(
                 ReconcileItem(
-                    kind="QTY_MISMATCH",
+                    kind=Kind.QTY_MISMATCH,
                     symbol=bracket.symbol,
                     local=f"{local}; qty {local_qty:.10g}",
                     exchange=_describe_position(position)
@@ -356,7 +365,7 @@ class _Planner:
                         if sized
                         else ""
                     ),
-                    action="PROTECT" if sized else "ADOPT",
+                    action=Action.PROTECT if sized else Action.ADOPT,
                 )
             )
         if entry_fill is not None or missing:
@@ -366,21 +375,21 @@ class _Planner:
                 seen = f"entry filled {entry_fill.filled_qty:.10g} @ {entry_fill.avg_price:.10g}; " + seen
             items.append(
                 ReconcileItem(
-                    kind="NAKED_POSITION",
+                    kind=Kind.NAKED_POSITION,
                     symbol=bracket.symbol,
                     local=local,
                     exchange=", ".join([seen, *lacking]),
-                    action="PROTECT",
+                    action=Action.PROTECT,
                 )
             )
         elif unacked or not bracket.is_protected:
             items.append(
                 ReconcileItem(
-                    kind="NAKED_POSITION",
+                    kind=Kind.NAKED_POSITION,
                     symbol=bracket.symbol,
                     local=f"{local}; legs not acknowledged",
                     exchange=_describe_position(position) + ", TP and SL live",
-                    action="ADOPT",
+                    action=Action.ADOPT,
                 )
             )
         if not items:
@@ -397,7 +406,7 @@ class _Planner:
                 if order is not None and leg not in sized:
                     croupier.on_order_update(order)  # the live leg's NEW acknowledges it
             if entry_fill is None:
-                oco.forget_legs(bracket, missing + sized)
+                croupier.book.forget_legs(bracket, missing + sized)
                 for leg in sized:
                     order = legs[leg]
                     if order is not None:
@@ -422,9 +431,9 @@ class _Planner:
         seen = _describe_position(position)
         seen += f", {len(stops)} stop(s) live" if stops else ", no stop-loss"
         if stale is not None and not stops:
-            kind, action = "NAKED_POSITION", "PROTECT"
+            kind, action = Kind.NAKED_POSITION, Action.PROTECT
         else:
-            kind, action = "UNKNOWN_POSITION", "ADOPT"
+            kind, action = Kind.UNKNOWN_POSITION, Action.ADOPT
         local = "no bracket" if stale is None else f"{_describe_bracket(stale)}, no longer managing it"
         item = ReconcileItem(kind=kind, symbol=symbol, local=local, exchange=seen, action=action)
         oco = self._oco
@@ -434,7 +443,7 @@ class _Planner:
                 return f"{stale.id}'s legs would not cancel"
             if not await self._ensure_rules(symbol):
                 return "no symbol rules for it on the exchange"
-            bracket = oco.adopt(
+            bracket = self._croupier.book.adopt(
                 symbol, position.side, abs(position.qty), position.entry_price, "adopted by reconcile"
             )
             if await oco.protect(bracket):
@@ -471,13 +480,13 @@ async def _apply(
     actions: list[_Action], croupier: Croupier, journal: ReconcileJournal | None
 ) -> list[ReconcileItem]:
     """Run the actions symbol by symbol under the symbol's lock, phase by phase; journal each result."""
-    oco = croupier.oco
+    book = croupier.book
     done: list[ReconcileItem] = []
     by_symbol: dict[str, list[_Action]] = {}
     for action in actions:
         by_symbol.setdefault(action.symbol, []).append(action)
     for symbol, todo in by_symbol.items():
-        async with oco.symbol_lock(symbol):
+        async with book.symbol_lock(symbol):
             for action in sorted(todo, key=lambda a: a.phase):
                 detail = await _run(action, croupier)
                 for item in action.items:
@@ -489,10 +498,10 @@ async def _apply(
 
 
 async def _run(action: _Action, croupier: Croupier) -> str:
-    oco = croupier.oco
-    if oco.is_sweeping:
+    book = croupier.book
+    if book.is_sweeping:
         return "skipped: a sweep is running"
-    current = oco.bracket_for(action.symbol)
+    current = book.bracket_for(action.symbol)
     if action.guarded and (
         current is not action.expect or (current is not None and current.state is not action.expect_state)
     ):
@@ -510,7 +519,7 @@ def _journal(journal: ReconcileJournal | None, item: ReconcileItem) -> None:
     if journal is None:
         return
     try:
-        journal.append(RECONCILE, item, symbol=item.symbol, ref=item.kind)
+        journal.append(JournalKind.RECONCILE, item, symbol=item.symbol, ref=item.kind)
     except Exception:
         log.exception("journal write failed", extra={"symbol": item.symbol})
 

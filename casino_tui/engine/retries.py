@@ -4,13 +4,16 @@ The REST transport sends each request once; the only resend below this layer is 
 outside recvWindow), refused before the order is read, which the transport resends once after a clock
 resync. Everything the engine sends goes through `OrderExecutor` (start-up reads through `read`), which
 repeats a request only where `verdict` says RETRY, with tenacity, and never more than `MAX_SENDS_PER_ORDER`
-times for one client id.
+times for one client id. A request an open breaker refused is given up here; only start-up, which cannot go
+on without its reads, waits the breaker's cooldown out (`past_open_breakers`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -21,7 +24,16 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from casino_tui.port import RateLimitedError, RetriableError, UnknownOutcomeError
+from casino_tui.port import (
+    BreakerOpenError,
+    BreakerStatus,
+    ExchangeHealth,
+    RateLimitedError,
+    RetriableError,
+    UnknownOutcomeError,
+)
+
+log = logging.getLogger("casino.retries")
 
 T = TypeVar("T")
 
@@ -110,3 +122,34 @@ async def read(call: Callable[[], Awaitable[T]], *, attempts: int = READ_ATTEMPT
         sleep=asyncio.sleep,
     )
     return await run(controller, call)
+
+
+class StopWhileWaiting(Exception):
+    """A stop was asked for while a request waited for a breaker's cooldown."""
+
+
+async def past_open_breakers(
+    call: Callable[[], Awaitable[T]],
+    health: Callable[[], ExchangeHealth],
+    stopping: asyncio.Event,
+    *,
+    what: str,
+    poll_s: float = 0.25,
+) -> T:
+    """`call()`; while an open breaker refuses it, wait until the breakers open then have cooled down (it says
+    so), then call again: the cooldown is served, never cut short. Raises StopWhileWaiting if `stopping` is set
+    first."""
+    while True:
+        try:
+            return await call()
+        except BreakerOpenError as exc:
+            opened = {b.name: b.cooldown_s for b in health().breakers if b.state is BreakerStatus.OPEN}
+            left = max(opened.values(), default=0.0)
+            log.warning("%s: %s; waiting %.0fs for its cooldown, then trying again", what, exc, left)
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), poll_s)
+                if stopping.is_set():
+                    raise StopWhileWaiting(what) from None
+                if not any(b.name in opened and b.state is BreakerStatus.OPEN for b in health().breakers):
+                    break

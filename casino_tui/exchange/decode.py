@@ -8,7 +8,7 @@ become floats inside msgspec (`strict=False`), once. Frames of other events (boo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
 
 import msgspec
 
@@ -22,6 +22,7 @@ class DecodeError(ExchangeError):
     """A market frame that could not be decoded (bad JSON, or a known event with bad fields)."""
 
 
+@final
 class MarkPrice(msgspec.Struct, frozen=True, gc=False, tag="markPriceUpdate", tag_field="e"):
     """A mark price update (`<symbol>@markPrice`). Decoded straight from the wire: field names map to keys."""
 
@@ -33,6 +34,7 @@ class MarkPrice(msgspec.Struct, frozen=True, gc=False, tag="markPriceUpdate", ta
     next_funding_ms: int = msgspec.field(default=0, name="T")
 
 
+@final
 class _AggTrade(msgspec.Struct, frozen=True, gc=False, tag="aggTrade", tag_field="e"):
     s: str
     p: float
@@ -79,7 +81,8 @@ def decode_frame(raw: bytes | str) -> Trade | MarkPrice | Candle | None:
     try:
         data = _decode_typed(raw).data
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
-        return _classify_failure(raw, exc)
+        _raise_unless_foreign(raw, exc)
+        return None
     if type(data) is _AggTrade:
         return Trade(data.s, data.p, data.q, data.T, data.m)
     if type(data) is MarkPrice:
@@ -88,8 +91,8 @@ def decode_frame(raw: bytes | str) -> Trade | MarkPrice | Candle | None:
     return Candle(k.s, k.i, k.t, k.o, k.h, k.l, k.c, k.v, k.n, k.x)
 
 
-def _classify_failure(raw: bytes | str, exc: msgspec.DecodeError) -> None:
-    """Return None for a well-formed frame of an event we do not consume; raise DecodeError otherwise."""
+def _raise_unless_foreign(raw: bytes | str, exc: msgspec.DecodeError) -> None:
+    """Pass a well-formed frame of an event we do not consume; raise DecodeError for anything else."""
     try:
         frame = _decode_loose(raw)
     except msgspec.DecodeError:

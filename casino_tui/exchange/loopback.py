@@ -22,4 +22,4 @@ def is_loopback_url(url: str) -> bool:
         host = urlsplit(url).hostname
     except ValueError:  # a malformed URL (bad IPv6 literal) points nowhere local
         return False
-    return bool(host) and is_loopback_host(host)
+    return host is not None and is_loopback_host(host)

@@ -9,7 +9,12 @@ from casino_tui.model import SymbolRules
 
 def decimals_of(step: str) -> int:
     """Number of decimals in a tick or step size string ("0.010" -> 2)."""
-    exponent = Decimal(step).normalize().as_tuple().exponent
+    return decimals_sent(Decimal(step).normalize())
+
+
+def decimals_sent(value: Decimal) -> int:
+    """Number of decimals a value was written with, trailing zeros included ("1.50" -> 2)."""
+    exponent = value.as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 

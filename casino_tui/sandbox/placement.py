@@ -16,7 +16,7 @@ from casino_tui.sandbox import errors
 from casino_tui.sandbox.endpoint import CLIENT_ID, Call
 from casino_tui.sandbox.faults import OutcomeReply
 from casino_tui.sandbox.ledger import AlgoRecord, OrderIntent, OrderRecord
-from casino_tui.sandbox.numbers import decimals_of
+from casino_tui.sandbox.numbers import decimals_of, decimals_sent
 from casino_tui.sandbox.venue import Venue
 
 PRECISION_MSG = "Precision is over the maximum defined for this asset."
@@ -50,7 +50,7 @@ def check_price(call: Call, symbol: str, name: str, price: Decimal) -> float:
     rules = call.venue.rules[symbol]
     if price <= 0:
         raise errors.illegal_param(name)
-    if -price.as_tuple().exponent > decimals_of(rules.tick_size):  # type: ignore[operator]
+    if decimals_sent(price) > decimals_of(rules.tick_size):
         raise errors.ApiError(-1111, PRECISION_MSG)
     min_price = Decimal(rules.min_price)
     if min_price and price < min_price:
@@ -65,7 +65,7 @@ def check_qty(call: Call, symbol: str, qty: Decimal) -> float:
     rules = call.venue.rules[symbol]
     if qty <= 0:
         raise errors.ApiError(-4003, "Quantity less than or equal to zero.")
-    if -qty.as_tuple().exponent > decimals_of(rules.step_size):  # type: ignore[operator]
+    if decimals_sent(qty) > decimals_of(rules.step_size):
         raise errors.ApiError(-1111, PRECISION_MSG)
     return float(qty)
 

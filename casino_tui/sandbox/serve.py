@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Generator
@@ -181,6 +182,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--withdrawals-enabled", action="store_true", help="report a withdraw-capable API key"
     )
+
+
+# The first banner line, for programs that start `casino-tui sandbox --port 0` and need its base URL (group 1)
+# and port (group 2).
+BANNER_BASE_URL = re.compile(r"casino-tui sandbox: REST (http://127\.0\.0\.1:(\d+))\s")
 
 
 def banner(server: SandboxServer, key: str, shown_secret: str, symbols: list[str]) -> list[str]:

@@ -17,7 +17,7 @@ import collections
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgspec
 from starlette.routing import WebSocketRoute
@@ -44,7 +44,8 @@ def _error(code: int, msg: str, request_id: Any = None) -> str:
     return _encode({"error": {"code": code, "msg": msg}, "id": request_id}).decode()
 
 
-def _valid_id(request_id: Any) -> bool:
+def _valid_id(request_id: object) -> TypeGuard[int | str]:
+    """An unsigned integer (not a bool) or a non-empty string of at most 64 characters, as Binance accepts."""
     if isinstance(request_id, bool):
         return False
     if isinstance(request_id, int):

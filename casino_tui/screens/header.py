@@ -5,24 +5,43 @@ The clock is the runtime's, named as it is: `UTC` on the wall clock, `SIM 30×` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from casino_tui.lifecycle import RuntimeStatus
+from casino_tui.model import TradingMode
 from casino_tui.screens import cells
 from casino_tui.snapshot import HeaderView
 
-MODE_CLASSES = {"PAPER": "-paper", "TESTNET": "-testnet", "LIVE": "-live"}
-STATUS_CLASSES = {
-    "RUNNING": "-running",
-    "PAUSED": "-paused",
-    "RECOVERING": "-busy",
-    "STARTING": "-busy",
-    "STOPPING": "-stopping",
-    "STOPPED": "-stopping",
+_S = RuntimeStatus
+MODE_CLASSES = {
+    TradingMode.PAPER: "-paper",
+    TradingMode.TESTNET: "-testnet",
+    TradingMode.LIVE: "-live",
+    TradingMode.REPLAY: "-paper",  # no real money either
 }
-STATUS_MARKS = {"RUNNING": "●", "PAUSED": "‖", "STOPPING": "■", "STOPPED": "■"}
+STATUS_CLASSES = {
+    _S.STARTING: "-busy",
+    _S.UNCONFIRMED: "-busy",
+    _S.RECOVERING: "-busy",
+    _S.RUNNING: "-running",
+    _S.PAUSED: "-paused",
+    _S.STOPPING: "-stopping",
+    _S.STOPPED: "-stopping",
+}
+STATUS_MARKS = {
+    _S.STARTING: "◌",
+    _S.UNCONFIRMED: "◌",
+    _S.RECOVERING: "◌",
+    _S.RUNNING: "●",
+    _S.PAUSED: "‖",
+    _S.STOPPING: "■",
+    _S.STOPPED: "■",
+}
 
 
 def metrics_markup(header: HeaderView) -> str:
@@ -58,26 +77,27 @@ class HeaderBar(Horizontal):
 
     def show(self, header: HeaderView) -> None:
         """Render one HeaderView."""
-        mode = header.mode.upper()
-        self._set("header-mode", f"{escape(mode)}", MODE_CLASSES.get(mode, "-paper"), MODE_CLASSES)
-        status = header.status.upper()
-        mark = STATUS_MARKS.get(status, "◌")
+        mode, status = header.mode, header.status
+        self._set("header-mode", escape(mode.value), MODE_CLASSES[mode], MODE_CLASSES.values())
         self._set(
-            "header-status", f"{mark} {escape(status)}", STATUS_CLASSES.get(status, "-busy"), STATUS_CLASSES
+            "header-status",
+            f"{STATUS_MARKS[status]} {escape(status.value)}",
+            STATUS_CLASSES[status],
+            STATUS_CLASSES.values(),
         )
         self._set("header-metrics", metrics_markup(header))
         self._set("header-clock", f"{cells.utc_clock(header.clock_ms)} {escape(header.clock_label)}")
 
     def _set(
-        self, widget_id: str, text: str, css_class: str = "", classes: dict[str, str] | None = None
+        self, widget_id: str, text: str, css_class: str = "", classes: Iterable[str] = ()
     ) -> None:
         if self._texts.get(widget_id) == text:
             return
         self._texts[widget_id] = text
         widget = self.query_one(f"#{widget_id}", Static)
         widget.update(text)
-        if classes is not None:
-            widget.remove_class(*classes.values())
+        if css_class:
+            widget.remove_class(*classes)
             widget.add_class(css_class)
 
 

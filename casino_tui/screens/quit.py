@@ -1,4 +1,8 @@
-"""The quit question asked when positions are open: keep them (protected) or sweep, or stay."""
+"""The quit question asked when positions are open: keep them (protected) or sweep, or stay.
+
+While a sweep runs there is nothing to choose: the sweep finishes before the process exits, so the question
+only offers to quit once it is done, or to stay.
+"""
 
 from __future__ import annotations
 
@@ -30,14 +34,25 @@ class QuitScreen(ModalScreen[QuitChoice]):
         Binding("down", "app.focus_next", "Next", show=False, id="quit.down"),
     ]
 
-    def __init__(self, open_positions: int) -> None:
+    def __init__(self, open_positions: int, *, is_sweeping: bool = False) -> None:
         super().__init__(classes="modal")
         self.open_positions = open_positions
+        self.is_sweeping = is_sweeping
 
     def compose(self) -> ComposeResult:
         plural = "position is" if self.open_positions == 1 else "positions are"
         with Vertical(id="dialog", classes="dialog") as dialog:
             dialog.border_title = "Quit"
+            if self.is_sweeping:
+                yield Static(
+                    "A sweep is running. It finishes before the program exits; whatever it cannot close gets "
+                    "its stop-loss back.",
+                    id="message",
+                )
+                with Vertical(classes="choices"):
+                    yield Button("Quit when the sweep is done  k", id="keep", variant="primary")
+                    yield Button("Cancel  esc", id="cancel", variant="default")
+                return
             yield Static(f"{self.open_positions} {plural} open. What should happen to them?", id="message")
             with Vertical(classes="choices"):
                 yield Button("Keep positions (TP/SL stay on the exchange)  k", id="keep", variant="primary")

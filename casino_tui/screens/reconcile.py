@@ -14,16 +14,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from casino_tui.control import ReconcileItem, ReconcileReport, RuntimeControl
+from casino_tui.model import ReconcileAction
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
 
 log = logging.getLogger("casino.ui")
 
 ACTION_COLOURS = {
-    "PROTECT": cells.RED,
-    "ADOPT": cells.YELLOW,
-    "CANCEL": cells.YELLOW,
-    "MARK_CLOSED": cells.DIM,
+    ReconcileAction.PROTECT: cells.RED,
+    ReconcileAction.ADOPT: cells.YELLOW,
+    ReconcileAction.CANCEL: cells.YELLOW,
+    ReconcileAction.MARK_CLOSED: cells.DIM,
 }
 
 COLUMNS = (
@@ -37,10 +38,9 @@ COLUMNS = (
 
 def item_cells(item: ReconcileItem) -> tuple[str, ...]:
     """Markup for one difference; the proposed action is coloured by how urgent it is."""
-    colour = ACTION_COLOURS.get(item.action, "")
-    action = f"[bold {colour}]{escape(item.action)}[/]" if colour else escape(item.action)
+    action = f"[bold {ACTION_COLOURS[item.action]}]{escape(item.action.value)}[/]"
     return (
-        escape(item.kind),
+        escape(item.kind.value),
         f"[bold]{escape(item.symbol)}[/]",
         escape(item.local),
         escape(item.exchange),

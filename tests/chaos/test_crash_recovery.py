@@ -3,7 +3,8 @@ without its stop.
 
 The first test rebuilds one crash by hand (the stop-loss sent, the process killed before its take-profit)
 and restarts a Runtime on it in-process. The second runs `benchmarks/chaos.py` briefly: the sandbox and the
-engine as separate processes, the engine SIGKILLed at random moments and at each named crash point.
+engine as separate processes, the engine SIGKILLed at random moments, at each named crash point and in the
+middle of an emergency sweep, and stopped with SIGTERM right after a sweep began (which must still end flat).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import pytest
 from casino_tui.clock import ManualClock
 from casino_tui.config import Config, ExchangeConfig, PlayerConfig, RuntimeConfig, SensorsConfig
 from casino_tui.crashpoints import POINTS
-from casino_tui.engine.brackets import Bracket, BracketState, Leg, bracket_id, client_id
+from casino_tui.engine.brackets.machine import Bracket, Leg, bracket_id, client_id
 from casino_tui.engine.journal import Journal
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.model import BracketState, OrderRequest, OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
 from casino_tui.sandbox import running_sandbox
@@ -34,8 +35,9 @@ API_SECRET = "sandbox-secret"
 SYMBOL = "BTCUSDT"
 QTY = 0.002
 DEADLINE_S = 20.0
-CHAOS_KILLS = len(POINTS) + 2  # a random kill, each crash point once, a random kill again
-CHAOS_DEADLINE_S = 240.0
+# A random kill, each crash point once, a sweep SIGKILLed, a sweep then SIGTERM, a random kill again.
+CHAOS_KILLS = len(POINTS) + 4
+CHAOS_DEADLINE_S = 300.0
 
 
 async def _poll(condition, what: str) -> None:
@@ -109,7 +111,7 @@ async def test_restart_after_a_kill_between_stop_and_take_profit_keeps_the_stop_
             assert croupier is not None
             await croupier.wait_idle()
 
-            recovered = croupier.oco.bracket_for(SYMBOL)
+            recovered = croupier.book.bracket_for(SYMBOL)
             assert recovered is not None and recovered.id == bracket.id
             assert recovered.state is BracketState.PROTECTED, (recovered.state, recovered.note)
             assert recovered.sl_client_id == sl_id, "the restart must take over the stop it had sent"
@@ -133,7 +135,7 @@ def test_chaos_kills_leave_no_orphans_no_duplicates_no_naked_positions(tmp_path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASINO_", "BINANCE_"))}
     args = [sys.executable, str(ROOT / "benchmarks" / "chaos.py"), "--kills", str(CHAOS_KILLS)]
     args += ["--seed", "5", "--workdir", str(tmp_path / "chaos"), "--keep"]
-    args += ["--max-delay", "2", "--armed-timeout", "12", "--early-share", "0"]
+    args += ["--max-delay", "2", "--armed-timeout", "12", "--early-share", "0", "--operator-wait", "30"]
     done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=CHAOS_DEADLINE_S)
 
     assert done.returncode == 0, (
@@ -142,9 +144,14 @@ def test_chaos_kills_leave_no_orphans_no_duplicates_no_naked_positions(tmp_path:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     story = f"{done.stdout[-4000:]}\n(logs in {tmp_path / 'chaos'})"
     assert result["kills"] == CHAOS_KILLS, story
-    assert result["kills_by_kind"] == {"random": 2, **dict.fromkeys(POINTS, 1)}, story
-    for count in ("orphan_orders", "duplicate_entries", "naked_positions", "failed_restarts"):
+    kinds = {"random": 2, **dict.fromkeys(POINTS, 1), "sweep_kill": 1, "sweep_term": 1}
+    assert result["kills_by_kind"] == kinds, story
+    zero = ("orphan_orders", "duplicate_entries", "naked_positions", "failed_restarts")
+    for count in (*zero, "sweeps_not_flat", "failed_stops"):
         assert result[count] == 0, f"{count} = {result[count]}\n{story}"
+    assert result["sweeps_killed_midway"] == 1, f"the SIGKILL landed inside the sweep: {story}"
+    (swept,) = result["details"]["sweep_term"]
+    assert swept["had_position"] and swept["exit"] == 0, f"the sweep then SIGTERM closed something: {story}"
     assert result["unexpected_exits"] == 0, story
     # The run did what it is for: the engine traded, the restarts were checked, and crash points fired.
     assert result["entries_sent"] >= 1, story

@@ -13,11 +13,10 @@ from connector_support import connected, wait_for
 from casino_tui.clock import ManualClock
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.recovery import PROBE_CLIENT_ID
-from casino_tui.exchange.binance.resilience import BreakerStatus
 from casino_tui.exchange.binance.rest import EndpointGroup
 from casino_tui.healing import RESYNC
 from casino_tui.model import OrderRequest, OrderType, Side
-from casino_tui.port import ExchangeError
+from casino_tui.port import BreakerStatus, ExchangeError
 
 HEAL_DEADLINE_S = 10.0
 

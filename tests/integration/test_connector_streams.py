@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from connector_support import connected, wait_for
 
-from casino_tui.exchange.binance.resilience import BreakerStatus
 from casino_tui.exchange.binance.rest import EndpointGroup
 from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.port import BreakerStatus
 
 
 async def test_trades_and_marks_arrive_for_every_symbol() -> None:

@@ -94,3 +94,38 @@ def test_sigusr1_toggles_pause_and_sigusr2_sweeps(tmp_path):
     code, lines, err = finish(proc, lines)
     assert code == 0, err
     check_report(lines[-1])
+
+
+# Quick decisions on a fast sim clock, so brackets open within seconds of "ready:".
+QUICK_TOML = """\
+symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]
+[sensors]
+executor = "inline"
+[player]
+threshold = 0.05
+debounce = 1
+htf_filter = false
+cooldown_s = 0
+[sim]
+speed = 60
+"""
+
+
+def test_sweep_then_sigterm_finishes_the_sweep_and_exits_flat(tmp_path):
+    config = tmp_path / "quick.toml"
+    config.write_text(QUICK_TOML)
+    proc = start(tmp_path, "--config", str(config))
+    lines: list[str] = []
+    read_until(proc, "-> PROTECTED", lines)
+    # The operator's sweep, and at once the stop: the sweep is committed and runs to its end first.
+    proc.send_signal(signal.SIGUSR2)
+    proc.send_signal(signal.SIGTERM)
+    code, lines, err = finish(proc, lines)
+
+    assert code == 0, err
+    report = check_report(lines[-1])
+    assert (report["sweep"], report["unprotected_at_exit"], report["open_positions"]) == ("flat", 0, 0), report
+    assert report["exit_code"] == 0 and report["brackets_closed"] == report["brackets_opened"] >= 1
+    assert any("shutdown: flat on the exchange (no position, no open order)" in line for line in lines)
+    assert not any("stay protected" in line for line in lines)
+    assert "Traceback" not in "".join(lines) + err

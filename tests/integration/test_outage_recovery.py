@@ -27,10 +27,10 @@ from casino_tui.config import (
     SensorsConfig,
     TradingConfig,
 )
-from casino_tui.engine.brackets import Bracket, BracketState
+from casino_tui.engine.brackets.machine import Bracket
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.rest import EndpointGroup
-from casino_tui.model import OrderRequest, OrderType
+from casino_tui.model import BracketState, OrderRequest, OrderType
 from casino_tui.paths import state_paths
 from casino_tui.port import ExchangeError
 from casino_tui.runtime import Runtime
@@ -205,6 +205,6 @@ async def test_after_an_outage_the_screen_matches_the_exchange_within_10s_withou
         assert {p.symbol for p in state.positions} == {kept.symbol, naked.symbol}
         rows = {r.bracket_id: r for r in s.runtime.snapshot().brackets}
         assert rows[closed.id].state.startswith("CLOSED"), rows[closed.id]
-        assert rows[kept.id].state == "PROTECTED", "an untouched bracket stays as it was"
+        assert rows[kept.id].state is BracketState.PROTECTED, "an untouched bracket stays as it was"
         repaired = next(b for b in s.active() if b.symbol == naked.symbol)
         assert {repaired.tp_client_id, repaired.sl_client_id} <= {o.client_id for o in state.open_algo_orders}

@@ -18,13 +18,12 @@ import pytest
 from connector_support import SYMBOLS, Recorder, exchange_for
 
 from casino_tui.config import TradingConfig
-from casino_tui.engine.brackets import BracketState
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
 from casino_tui.engine.retries import MAX_SENDS_PER_ORDER
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.errors import ClockSkewError
-from casino_tui.model import Decision, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from casino_tui.model import BracketState, Decision, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
 from casino_tui.port import RetriableError
 from casino_tui.sandbox import SandboxServer, running_sandbox
 from casino_tui.sandbox.admin import SandboxState

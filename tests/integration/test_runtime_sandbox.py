@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import queue
-import re
 import subprocess
 import sys
 import threading
@@ -33,12 +32,14 @@ from casino_tui.config import (
     SensorsConfig,
     TradingConfig,
 )
-from casino_tui.engine.brackets import BracketState
+from casino_tui.engine.state import PersistedState
 from casino_tui.exchange.binance.connector import BinanceExchange
-from casino_tui.model import OrderType, Side
+from casino_tui.model import BracketState, OrderType, Side
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
 from casino_tui.sandbox import SandboxServer, running_sandbox
+from casino_tui.sandbox.serve import BANNER_BASE_URL
+from casino_tui.storage import SnapshotStore
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 STEP_MS = 1000
@@ -189,7 +190,7 @@ async def test_runtime_opens_a_bracket_protected_by_algo_tp_and_sl_on_the_sandbo
             for cid in (bracket.entry_client_id, bracket.tp_client_id, bracket.sl_client_id):
                 assert state.orders_placed.get(cid) == 1, f"{cid} placed {state.orders_placed.get(cid)} times"
         rows = {r.bracket_id: r for r in s.runtime.snapshot().brackets}
-        assert all(rows[b.id].is_protected and rows[b.id].state == "PROTECTED" for b in protected)
+        assert all(rows[b.id].is_protected and rows[b.id].state is BracketState.PROTECTED for b in protected)
 
 
 async def test_sweep_leaves_the_sandbox_flat_and_shutdown_writes_the_report(tmp_path: Path) -> None:
@@ -224,7 +225,7 @@ async def test_sweep_leaves_the_sandbox_flat_and_shutdown_writes_the_report(tmp_
 
 # -- separate processes: `casino-tui sandbox` and `casino-tui --headless` ---------------------------------
 
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:(\d+))\s")
+_SANDBOX_LINE = BANNER_BASE_URL
 
 
 def _clean_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -341,3 +342,22 @@ def test_headless_with_a_wrong_secret_exits_2_with_one_line_that_hides_the_secre
     assert wrong not in done.stdout + done.stderr
     logs = list(tmp_path.rglob("*.log"))
     assert all(wrong not in log.read_text(errors="replace") for log in logs)
+
+
+def test_headless_restart_while_a_saved_breaker_is_open_waits_its_cooldown_and_exits_0(
+    sandbox_process: str, tmp_path: Path
+) -> None:
+    """The last run's snapshot left the account breaker OPEN: start-up waits it out instead of crashing."""
+    paths = state_paths(tmp_path, "binance").ensure()
+    breakers = {"account": {"state": "OPEN", "reason": "RetriableError 503", "cooldown_s": 2.0}}
+    SnapshotStore(paths.snapshots).save(PersistedState(saved_ms=1, breakers=breakers))
+    env = _clean_env(
+        tmp_path, BINANCE_API_KEY=API_KEY, BINANCE_API_SECRET=API_SECRET, CASINO_SENSORS_EXECUTOR="inline"
+    )
+    done = _headless(sandbox_process, tmp_path, env)
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"exit {done.returncode}\nstdout tail:\n{done.stdout[-2000:]}\n{done.stderr}"
+    assert "Traceback" not in output, output[-3000:]
+    assert "account breaker is OPEN" in done.stdout and "for its cooldown" in done.stdout, done.stdout[-3000:]
+    assert done.stdout.rstrip("\n").splitlines()[-1].startswith("report: ")

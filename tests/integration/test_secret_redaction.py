@@ -32,13 +32,14 @@ from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.paths import state_paths
 from casino_tui.runtime import Runtime
 from casino_tui.sandbox import running_sandbox
+from casino_tui.sandbox.serve import BANNER_BASE_URL
 from casino_tui.sandbox.venue import SandboxSettings
 
 API_KEY = "Kx7Qw2LpZr9VbN4mT8sYcD1fG6hJ3kA5eR0uI2oP7qW9zX4vB6nM8lK1jH3gF5dS"
 SECRET = "Sq9Wm3Ez7Rt1Yu5Io8Pa2Sd6Fg0Hj4Kl9Zx3Cv7Bn1Mq5Wl8Er2Ty6Ui0Op4As7Dx"
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 DEADLINE_S = 60.0
-_SANDBOX_LINE = re.compile(r"REST (http://127\.0\.0\.1:\d+)\s")
+_SANDBOX_LINE = BANNER_BASE_URL
 
 # Quick decisions, so brackets (signed order requests, algo orders) happen within seconds at sandbox speed 60.
 CONFIG_TOML = """\

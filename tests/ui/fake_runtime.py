@@ -9,6 +9,9 @@ from __future__ import annotations
 import random
 
 from casino_tui.control import ReconcileItem, ReconcileReport, SweepResult
+from casino_tui.lifecycle import RuntimeStatus
+from casino_tui.model import BracketState, ReconcileAction, ReconcileKind, TradingMode
+from casino_tui.port import BreakerStatus
 from casino_tui.snapshot import (
     BracketRow,
     BreakerState,
@@ -80,7 +83,8 @@ LOG_LINES = (
     ("WARNING", "croupier", "XRPUSDT", "bracket b-0003 OPEN_UNPROTECTED: waiting for SL ack"),
 )
 
-OPEN_STATES = ("OPEN_UNPROTECTED", "PROTECTED", "CLOSING", "PROTECT_FAILED")
+S = BracketState
+OPEN_STATES = (S.OPEN_UNPROTECTED, S.PROTECTED, S.CLOSING, S.PROTECT_FAILED)
 
 
 class FakeBracket:
@@ -96,7 +100,7 @@ class FakeBracket:
         tp: float,
         sl: float,
         age_s: float,
-        state: str,
+        state: BracketState,
     ) -> None:
         self.bracket_id = bracket_id
         self.symbol = symbol
@@ -110,7 +114,12 @@ class FakeBracket:
 
     @property
     def is_protected(self) -> bool:
-        return self.state == "PROTECTED"
+        return self.state is S.PROTECTED
+
+    @property
+    def is_at_risk(self) -> bool:
+        """An open position without its stop: here, one with no stop-loss price yet."""
+        return self.state in OPEN_STATES and not self.sl
 
     def upnl(self, mark: float) -> float:
         direction = 1.0 if self.side == "LONG" else -1.0
@@ -130,9 +139,9 @@ def spark_for(symbol: str, last: float) -> list[float]:
 class FakeRuntime:
     """Implements RuntimeControl with fixed data and real state changes; records every command it gets."""
 
-    def __init__(self, *, mode: str = "PAPER", with_positions: bool = True) -> None:
+    def __init__(self, *, mode: TradingMode = TradingMode.PAPER, with_positions: bool = True) -> None:
         self.mode = mode
-        self.status = "RUNNING"
+        self.status = RuntimeStatus.RUNNING
         self._paused = False
         self._seq = 0
         self.clock_ms = CLOCK_MS
@@ -153,23 +162,25 @@ class FakeRuntime:
                 b.bracket_id: b
                 for b in (
                     FakeBracket(
-                        "b-0001", "BTCUSDT", "LONG", 0.015, 66_980.5, 68_320.1, 66_310.7, 754.0, "PROTECTED"
+                        "b-0001", "BTCUSDT", "LONG", 0.015, 66_980.5, 68_320.1, 66_310.7, 754.0, S.PROTECTED
                     ),
                     FakeBracket(
-                        "b-0002", "ETHUSDT", "SHORT", 0.42, 3_481.2, 3_411.6, 3_516.0, 192.0, "PROTECTED"
+                        "b-0002", "ETHUSDT", "SHORT", 0.42, 3_481.2, 3_411.6, 3_516.0, 192.0, S.PROTECTED
                     ),
                     FakeBracket(
-                        "b-0003", "XRPUSDT", "LONG", 1_500.0, 0.5211, 0.5315, 0.0, 4.0, "OPEN_UNPROTECTED"
+                        "b-0003", "XRPUSDT", "LONG", 1_500.0, 0.5211, 0.5315, 0.0, 4.0, S.OPEN_UNPROTECTED
                     ),
                 )
             }
             self.orphan_orders = ["SOLUSDT"]
             self.unknown_positions = ["DOGEUSDT"]
         self.breakers = {
-            "orders": BreakerState("orders", "CLOSED"),
-            "market-data": BreakerState("market-data", "CLOSED"),
-            "account": BreakerState("account", "HALF_OPEN", 2, "ReadTimeout on GET /fapi/v2/account", 18.0),
-            "user-stream": BreakerState("user-stream", "CLOSED"),
+            "orders": BreakerState("orders", BreakerStatus.CLOSED),
+            "market-data": BreakerState("market-data", BreakerStatus.CLOSED),
+            "account": BreakerState(
+                "account", BreakerStatus.HALF_OPEN, 2, "ReadTimeout on GET /fapi/v2/account", 18.0
+            ),
+            "user-stream": BreakerState("user-stream", BreakerStatus.CLOSED),
         }
         self.limits = LimitView(used_weight_1m=312, order_count_10s=4, order_count_1m=37)
         self.logs: list[LogLine] = []
@@ -199,13 +210,16 @@ class FakeRuntime:
                 age_s=b.age_s,
                 state=b.state,
                 is_protected=b.is_protected,
+                is_at_risk=b.is_at_risk,
             )
             for b in self.brackets.values()
         )
         upnl = sum(row.upnl for row in brackets)
         header = HeaderView(
             mode=self.mode,
-            status="PAUSED" if self._paused and self.status == "RUNNING" else self.status,
+            status=RuntimeStatus.PAUSED
+            if self._paused and self.status is RuntimeStatus.RUNNING
+            else self.status,
             equity=round(START_EQUITY + self.realized_pnl + upnl, 2),
             pnl=round(self.realized_pnl + upnl, 2),
             open_positions=self.open_position_count,
@@ -321,23 +335,35 @@ class FakeRuntime:
         self.reconcile_calls.append(apply)
         items: list[ReconcileItem] = []
         for bracket in self.brackets.values():
-            if bracket.state == "OPEN_UNPROTECTED":
+            if bracket.state is S.OPEN_UNPROTECTED:
                 items.append(
                     ReconcileItem(
-                        "NAKED_POSITION",
+                        ReconcileKind.NAKED_POSITION,
                         bracket.symbol,
                         f"{bracket.bracket_id} {bracket.side} {bracket.qty:g}",
                         f"position {bracket.qty:g}, no stop",
-                        "PROTECT",
+                        ReconcileAction.PROTECT,
                     )
                 )
         for symbol in self.unknown_positions:
             items.append(
-                ReconcileItem("UNKNOWN_POSITION", symbol, "no bracket", "SHORT 3000 @ 0.16310", "ADOPT")
+                ReconcileItem(
+                    ReconcileKind.UNKNOWN_POSITION,
+                    symbol,
+                    "no bracket",
+                    "SHORT 3000 @ 0.16310",
+                    ReconcileAction.ADOPT,
+                )
             )
         for symbol in self.orphan_orders:
             items.append(
-                ReconcileItem("ORPHAN_ORDER", symbol, "no bracket", "LIMIT BUY 2 @ 139.500", "CANCEL")
+                ReconcileItem(
+                    ReconcileKind.ORPHAN_ORDER,
+                    symbol,
+                    "no bracket",
+                    "LIMIT BUY 2 @ 139.500",
+                    ReconcileAction.CANCEL,
+                )
             )
         report = ReconcileReport(
             ts_ms=self.clock_ms,
@@ -353,7 +379,7 @@ class FakeRuntime:
 
     def request_stop(self, sweep: bool | None = None) -> None:
         self.stop_requests.append(sweep)
-        self.status = "STOPPING"
+        self.status = RuntimeStatus.STOPPING
 
     def confirm_live(self) -> None:
         self.live_confirmations += 1
@@ -387,23 +413,23 @@ class FakeRuntime:
         self.stale_reason = reason
 
     def set_breaker(
-        self, name: str, state: str, *, failures: int = 0, reason: str = "", cooldown_s: float = 0.0
+        self, name: str, state: BreakerStatus, *, failures: int = 0, reason: str = "", cooldown_s: float = 0.0
     ) -> None:
         self.breakers[name] = BreakerState(name, state, failures, reason, cooldown_s)
 
     def _apply(self, items: list[ReconcileItem]) -> None:
         for item in items:
-            if item.action == "PROTECT":
+            if item.action is ReconcileAction.PROTECT:
                 for bracket in self.brackets.values():
-                    if bracket.symbol == item.symbol and bracket.state == "OPEN_UNPROTECTED":
-                        bracket.state = "PROTECTED"
+                    if bracket.symbol == item.symbol and bracket.state is S.OPEN_UNPROTECTED:
+                        bracket.state = S.PROTECTED
                         bracket.sl = round(bracket.entry * 0.99, 4)
-            elif item.action == "ADOPT":
+            elif item.action is ReconcileAction.ADOPT:
                 self.unknown_positions.remove(item.symbol)
                 bracket_id = f"b-{len(self.brackets) + 100:04d}"
                 self.brackets[bracket_id] = FakeBracket(
-                    bracket_id, item.symbol, "SHORT", 3_000.0, 0.1631, 0.1598, 0.1664, 0.0, "PROTECTED"
+                    bracket_id, item.symbol, "SHORT", 3_000.0, 0.1631, 0.1598, 0.1664, 0.0, S.PROTECTED
                 )
-            elif item.action == "CANCEL":
+            elif item.action is ReconcileAction.CANCEL:
                 self.orphan_orders.remove(item.symbol)
             self.add_log("INFO", "reconcile", f"{item.action} {item.kind}", symbol=item.symbol)

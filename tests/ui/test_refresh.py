@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from casino_tui.app import CasinoApp
+from casino_tui.port import BreakerStatus
 from casino_tui.screens import cells
 from casino_tui.screens.panes.streams import SPARK_WIDTH
 from casino_tui.screens.panes.table import SyncStats
@@ -110,7 +111,7 @@ async def test_a_breaker_opening_notifies_once(make_app, fake: FakeRuntime) -> N
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        fake.set_breaker("orders", "OPEN", failures=5, reason="HTTP 503 x5", cooldown_s=30.0)
+        fake.set_breaker("orders", BreakerStatus.OPEN, failures=5, reason="HTTP 503 x5", cooldown_s=30.0)
         app.refresh_from_snapshot()
         app.refresh_from_snapshot()
         await pilot.pause()  # notify() posts a message

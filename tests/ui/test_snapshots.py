@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from casino_tui.app import CasinoApp
+from casino_tui.model import TradingMode
 from tests.ui.fake_runtime import FakeRuntime
 from tests.ui.pilot_support import start
 
@@ -39,7 +40,7 @@ class TestConsole:
 
     def test_live_paused_and_stale_80x24(self, snap_compare) -> None:
         """Red LIVE badge, yellow PAUSED status and the red STALE banner with its reason."""
-        fake = FakeRuntime(mode="LIVE")
+        fake = FakeRuntime(mode=TradingMode.LIVE)
         fake.pause()
         fake.set_stale("no trade for 12s on 8 streams")
         assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)

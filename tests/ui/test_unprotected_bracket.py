@@ -14,11 +14,11 @@ from rich.text import Text
 from casino_tui.app import CasinoApp
 from casino_tui.clock import ManualClock
 from casino_tui.config import load_config
-from casino_tui.engine.brackets import Bracket, BracketState
+from casino_tui.engine.brackets.machine import Bracket
 from casino_tui.exchange.sim.exchange import SimExchange
-from casino_tui.model import OrderRequest, OrderType, OrderUpdate
+from casino_tui.model import BracketState, OrderRequest, OrderType, OrderUpdate
 from casino_tui.runtime import Runtime
-from casino_tui.screens.panes.brackets import COLUMNS, is_at_risk
+from casino_tui.screens.panes.brackets import COLUMNS
 from casino_tui.snapshot import BracketRow
 from tests.ui.pilot_support import start, wait_until
 
@@ -86,13 +86,14 @@ async def test_snapshot_row_of_a_bracket_whose_stop_is_missing_is_not_protected_
 
         row = row_of(runtime, bracket)
         assert not row.is_protected
-        assert row.state == "OPEN_UNPROTECTED"
-        assert is_at_risk(row)
+        assert row.state is BracketState.OPEN_UNPROTECTED
+        assert row.is_at_risk, "the engine says the position is without its stop"
 
         exchange.stops_released.set()
         assert runtime.croupier is not None
         await runtime.croupier.wait_idle()
-        assert row_of(runtime, bracket).is_protected, "the replacement stop was acknowledged"
+        again = row_of(runtime, bracket)
+        assert again.is_protected and not again.is_at_risk, "the replacement stop was acknowledged"
     finally:
         exchange.stops_released.set()
         await runtime.shutdown()

@@ -7,7 +7,8 @@ import pytest
 
 from casino_tui.clock import ManualClock, WallClock
 from casino_tui.engine.audit import print_journal
-from casino_tui.engine.journal import BRACKET, SESSION, Journal
+from casino_tui.engine.journal import Journal
+from casino_tui.model import JournalKind
 from casino_tui.statelock import StateLock
 
 MINUTE = 60_000
@@ -20,11 +21,11 @@ def sim_session(
     event per offset (ms of sim time after the anchor), refs `e<offset>`."""
     journal = Journal(path, clock.now_ms)
     anchor = {"pid": os.getpid(), "simulated": True, "speed": speed, "wall_ms": anchor_wall_ms}
-    journal.append(SESSION, anchor).result()
+    journal.append(JournalKind.SESSION, anchor).result()
     start = clock.now_ms()
     for offset in offsets_ms:
         clock.set(start + offset)
-        journal.append(BRACKET, {"state": "PROTECTED"}, symbol="BTCUSDT", ref=f"e{offset}").result()
+        journal.append(JournalKind.BRACKET, {"state": "PROTECTED"}, symbol="BTCUSDT", ref=f"e{offset}").result()
     journal.close()
 
 
@@ -67,7 +68,7 @@ def test_since_on_the_wall_clock_counts_back_from_the_wall(tmp_path, capsys):
     journal = Journal(path, lambda: next(stamps))
     journal.record_session(WallClock())
     for ref in ("old", "new"):
-        journal.append(BRACKET, {"state": "PROTECTED"}, symbol="BTCUSDT", ref=ref).result()
+        journal.append(JournalKind.BRACKET, {"state": "PROTECTED"}, symbol="BTCUSDT", ref=ref).result()
     journal.close()
     assert print_journal(path, "60s", tmp_path / "casino.lock") == 0
     assert printed_refs(capsys) == ["new"]

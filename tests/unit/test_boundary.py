@@ -27,7 +27,7 @@ def test_the_discovery_finds_the_engine_the_adapters_and_the_sensors():
     for expected in (
         "casino_tui.runtime",
         "casino_tui.headless",
-        "casino_tui.engine.oco",
+        "casino_tui.engine.brackets.oco",
         "casino_tui.exchange.binance.connector",
         "casino_tui.exchange.sim.exchange",
         "casino_tui.sensors.manager",

@@ -4,8 +4,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from casino_tui.engine.brackets import TRANSITIONS, Bracket, BracketState, CloseReason, IllegalTransition
-from casino_tui.model import Side
+from casino_tui.engine.brackets.machine import TRANSITIONS, Bracket, IllegalTransition
+from casino_tui.model import BracketState, CloseReason, Side
 
 
 class BracketMachine(RuleBasedStateMachine):

@@ -5,16 +5,8 @@ import re
 import msgspec
 import pytest
 
-from casino_tui.engine.brackets import (
-    TRANSITIONS,
-    Bracket,
-    BracketState,
-    CloseReason,
-    IllegalTransition,
-    Leg,
-    client_id,
-)
-from casino_tui.model import Side
+from casino_tui.engine.brackets.machine import TRANSITIONS, Bracket, IllegalTransition, Leg, client_id
+from casino_tui.model import BracketState, CloseReason, Side
 
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 
@@ -78,6 +70,28 @@ def test_is_protected_needs_both_legs_acknowledged():
     assert bracket.is_protected
     bracket.transition(BracketState.OPEN_UNPROTECTED)
     assert not bracket.is_protected
+
+
+@pytest.mark.parametrize(
+    "state", [BracketState.OPEN_UNPROTECTED, BracketState.PROTECT_FAILED, BracketState.CLOSING]
+)
+def test_a_filled_bracket_whose_stop_is_not_acknowledged_is_at_risk(state):
+    bracket = make(state)
+    bracket.entry_price, bracket.tp_acked = 100.0, True
+    assert bracket.is_at_risk, "a take-profit alone does not protect the position"
+    bracket.sl_acked = True
+    assert not bracket.is_at_risk
+
+
+@pytest.mark.parametrize("state", [BracketState.PENDING_ENTRY, BracketState.ENTRY_REJECTED])
+def test_a_bracket_whose_entry_has_not_filled_is_not_at_risk(state):
+    assert not make(state).is_at_risk
+
+
+def test_a_closed_bracket_is_not_at_risk_even_if_its_stop_never_was_acknowledged():
+    bracket = make(BracketState.CLOSED)
+    bracket.entry_price = 100.0
+    assert not bracket.is_at_risk
 
 
 @pytest.mark.parametrize("seq", [1, 42, 999_999, 123_456_789])

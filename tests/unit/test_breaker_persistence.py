@@ -2,10 +2,11 @@
 
 from casino_tui.clock import ManualClock
 from casino_tui.config import ExchangeConfig
+from casino_tui.engine.state import saved_breakers
 from casino_tui.exchange.binance.connector import BinanceExchange
 from casino_tui.exchange.binance.rest import EndpointGroup
 from casino_tui.exchange.sim.exchange import SimExchange
-from casino_tui.runtime import saved_breakers
+from casino_tui.port import BreakerStatus
 
 
 def binance(clock: ManualClock) -> BinanceExchange:
@@ -25,9 +26,9 @@ def test_open_breaker_is_saved_and_reopened_with_its_remaining_cooldown():
     after = binance(clock)  # the restarted process
     after.reopen_breakers(saved)
     orders = after.breakers[EndpointGroup.ORDERS].snapshot()
-    assert orders.state == "OPEN" and 99 <= orders.cooldown_s <= 100
+    assert orders.state is BreakerStatus.OPEN and 99 <= orders.cooldown_s <= 100
     assert "418 banned" in orders.reason
-    assert after.breakers[EndpointGroup.MARKET].snapshot().state == "CLOSED"
+    assert after.breakers[EndpointGroup.MARKET].snapshot().state is BreakerStatus.CLOSED
 
 
 def test_nothing_to_restore_on_an_exchange_without_breakers():

@@ -9,7 +9,8 @@ import pytest
 from casino_tui import __version__
 from casino_tui.cli import main
 from casino_tui.config import load_config
-from casino_tui.engine.journal import COMMAND, Journal
+from casino_tui.engine.journal import Journal
+from casino_tui.model import JournalKind
 
 
 def run_cli(*args: str, env=None) -> subprocess.CompletedProcess[str]:
@@ -36,6 +37,10 @@ def test_version_flag_prints_the_version(capsys):
         (["--speed", "inf"], "must be a finite number"),
         (["--timeout", "inf"], "must be a finite number"),
         (["--speed", "nan"], "must be > 0"),
+        (["--log-format", "json"], "--log-format applies to --headless only"),
+        (["--headless", "--log-format", "xml"], "invalid choice"),
+        (["--headless", "--metrics-port", "70000"], "metrics.port"),
+        (["--headless", "--metrics-port", "http"], "not an integer"),
     ],
 )
 def test_bad_flag_is_one_line_and_exit_2(capsys, args, expected):
@@ -133,7 +138,7 @@ def test_headless_live_needs_the_key_suffix_before_anything_is_built(
 def test_journal_into_a_closed_pipe_exits_quietly(tmp_path):
     journal = Journal(tmp_path / "sim" / "journal.sqlite3")
     for i in range(5000):  # far more than a pipe buffer holds
-        journal.append(COMMAND, {"command": "pause", "i": i})
+        journal.append(JournalKind.COMMAND, {"command": "pause", "i": i})
     journal.close()
     proc = subprocess.Popen(
         [sys.executable, "-m", "casino_tui.cli", "journal", "--state-dir", str(tmp_path)],

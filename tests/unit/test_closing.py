@@ -2,8 +2,7 @@
 leg the engine meant to remove anyway is not an error."""
 
 from casino_tui.clock import ManualClock
-from casino_tui.engine.brackets import BracketState, CloseReason
-from casino_tui.model import Decision, OrderStatus, Side
+from casino_tui.model import BracketState, CloseReason, Decision, OrderStatus, Side
 from casino_tui.port import OrderNotFoundError, RejectedError
 from tests.unit.fakes import FakeExchange, make_croupier, settle
 

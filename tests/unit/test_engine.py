@@ -64,14 +64,18 @@ def test_trades_feed_stats_and_candles_and_batches_reach_the_consumer(clock):
     assert rows["BTCUSDT"].last == 102.0 and rows["BTCUSDT"].spark == (102.0,)
 
 
-def test_without_on_candles_the_books_own_consumer_gets_the_batches(clock):
-    sink = Sink()
-    engine = Engine(SYMBOLS, clock, CandleBook(SYMBOLS, on_close=sink), StreamStats(SYMBOLS, clock))
+def test_a_candle_book_that_has_a_consumer_already_is_refused(clock):
+    book = CandleBook(SYMBOLS, on_close=Sink())
+    with pytest.raises(ValueError, match="already has a consumer"):
+        Engine(SYMBOLS, clock, book, StreamStats(SYMBOLS, clock), Sink())
+
+
+def test_without_on_candles_closes_still_count_and_feed_the_sparks(clock):
+    engine = Engine(SYMBOLS, clock, CandleBook(SYMBOLS), StreamStats(SYMBOLS, clock))
     engine.on_trade(Trade("ETHUSDT", 50.0, 2.0, T0 + 30))
     engine.tick_timer(T0 + MIN)
 
-    assert [(tf, open_ms, len(c)) for tf, open_ms, c in sink.batches] == [("1m", T0, 1)]
-    assert (engine.ticks, engine.candles_closed) == (1, 1)
+    assert (engine.ticks, engine.candles_closed, engine.counters().batches) == (1, 1, 1)
     assert engine.streams.rows(T0 + MIN)[1].spark == (50.0,), "closes still pass through the engine"
 
 

@@ -12,16 +12,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from casino_tui.clock import ManualClock
 from casino_tui.engine.audit import format_entry, print_journal
 from casino_tui.engine.journal import (
-    ACK,
-    BRACKET,
-    INTENT,
     Journal,
     JournalCorruptError,
     JournalError,
     JournalUnavailableError,
     open_journal,
 )
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
+from casino_tui.model import JournalKind, OrderRequest, OrderStatus, OrderType, OrderUpdate, Side
 
 
 def request(cid: str) -> OrderRequest:
@@ -127,7 +124,7 @@ def test_print_journal_of_a_damaged_file_is_one_line_on_stderr_and_exit_2(tmp_pa
 def test_print_journal_lists_events(tmp_path, capsys):
     journal = Journal(tmp_path / "j.sqlite3")
     asyncio.run(journal.record_intent(request("ct9E")))
-    journal.append(BRACKET, {"id": "b9", "state": "PROTECTED"}, symbol="BTCUSDT", ref="b9")
+    journal.append(JournalKind.BRACKET, {"id": "b9", "state": "PROTECTED"}, symbol="BTCUSDT", ref="b9")
     journal.close()
     assert print_journal(tmp_path / "j.sqlite3", None) == 0
     out = capsys.readouterr().out.splitlines()
@@ -151,12 +148,12 @@ class JournalReplay(RuleBasedStateMachine):
     @rule(cid=st.text("abcdef0123", min_size=1, max_size=8))
     def intent(self, cid):
         asyncio.run(self.journal.record_intent(request(cid)))
-        self.model.append((INTENT, cid, {}))
+        self.model.append((JournalKind.INTENT, cid, {}))
 
     @rule(cid=st.text("abcdef0123", min_size=1, max_size=8))
     def ack(self, cid):
-        self.journal.append(ACK, {"client_id": cid}, ref=cid).result()
-        self.model.append((ACK, cid, {"client_id": cid}))
+        self.journal.append(JournalKind.ACK, {"client_id": cid}, ref=cid).result()
+        self.model.append((JournalKind.ACK, cid, {"client_id": cid}))
 
     @rule(
         bid=st.sampled_from(["b1", "b2", "b3"]),
@@ -164,8 +161,8 @@ class JournalReplay(RuleBasedStateMachine):
     )
     def transition(self, bid, state):
         payload = {"id": bid, "state": state}
-        self.journal.append(BRACKET, payload, ref=bid).result()
-        self.model.append((BRACKET, bid, payload))
+        self.journal.append(JournalKind.BRACKET, payload, ref=bid).result()
+        self.model.append((JournalKind.BRACKET, bid, payload))
         self.brackets[bid] = state
 
     @rule()
@@ -180,7 +177,7 @@ class JournalReplay(RuleBasedStateMachine):
         assert [(e.kind, e.ref) for e in entries] == [(k, r) for k, r, _ in self.model]
         replayed: dict[str, str] = {}
         for e in entries:
-            if e.kind == BRACKET:
+            if e.kind == JournalKind.BRACKET:
                 replayed[e.ref] = e.payload["state"]
         assert replayed == self.brackets
         assert [e.seq for e in entries] == sorted(e.seq for e in entries)
@@ -197,7 +194,7 @@ TestJournalReplay.settings = settings(max_examples=15, stateful_step_count=12, d
 def test_format_entry_is_one_line(tmp_path):
     journal = Journal(tmp_path / "j.sqlite3")
     journal.append(
-        BRACKET, {"id": "b1", "state": "CLOSED", "reason": "TP"}, symbol="ETHUSDT", ref="b1"
+        JournalKind.BRACKET, {"id": "b1", "state": "CLOSED", "reason": "TP"}, symbol="ETHUSDT", ref="b1"
     ).result()
     (entry,) = journal.read()
     journal.close()

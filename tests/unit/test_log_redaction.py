@@ -1,17 +1,18 @@
-"""The redaction filter on the session's real handlers (log file, Logs-pane buffer, headless stdout): what a
-record carries in (API key, secret, signature, listenKey) never comes out of any of them."""
+"""The redaction filter on the session's real handlers (log file, Logs-pane buffer, headless stdout as text
+and as JSON): what a record carries in (API key, secret, signature, listenKey) never comes out of any."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from casino_tui.engine.logbuffer import LogSetup
+from casino_tui.engine.logbuffer import LogFormat, LogSetup
 from casino_tui.exchange.binance.signing import sign
 
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -27,11 +28,12 @@ log = logging.getLogger("casino.binance.rest")
 class Session:
     """The headless session's handlers: log file, Logs-pane buffer and stdout (here a StringIO)."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, stdout_format: LogFormat) -> None:
         self.log_file = tmp_path / "casino.log"
         self.stdout = io.StringIO()
+        self.stdout_format = stdout_format
         with contextlib.redirect_stdout(self.stdout):
-            self.logs = LogSetup(self.log_file, stdout=True)
+            self.logs = LogSetup(self.log_file, stdout=True, stdout_format=stdout_format)
         self.redactor = self.logs.redactor
 
     def outputs(self) -> dict[str, str]:
@@ -40,13 +42,21 @@ class Session:
         return {
             "log file": self.log_file.read_text(encoding="utf-8"),
             "logs pane buffer": "\n".join(line.message for line in self.logs.buffer.lines()),
-            "headless stdout": self.stdout.getvalue(),
+            "headless stdout": self.headless_stdout(),
         }
 
+    def headless_stdout(self) -> str:
+        text = self.stdout.getvalue()
+        if self.stdout_format is LogFormat.JSON:
+            # What a log shipper reads: every line one JSON object; the fields are what must be clean.
+            records = [json.loads(line) for line in text.splitlines()]
+            return "\n".join(f"{r['message']}\n{r.get('exception', '')}" for r in records)
+        return text
 
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    made = Session(tmp_path)
+
+@pytest.fixture(params=list(LogFormat))
+def session(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Session]:
+    made = Session(tmp_path, request.param)
     yield made
     made.logs.close()
 

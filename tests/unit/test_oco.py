@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from casino_tui.clock import ManualClock
-from casino_tui.engine.brackets import BracketState, CloseReason, Leg, client_id
-from casino_tui.model import Decision, OrderStatus, OrderType, Side
+from casino_tui.engine.brackets.machine import Leg, client_id
+from casino_tui.model import BracketState, CloseReason, Decision, OrderStatus, OrderType, Side
 from casino_tui.port import RejectedError, RetriableError, UnknownOutcomeError
 from tests.unit.fakes import FakeExchange, make_croupier, settle
 
@@ -223,7 +223,7 @@ async def test_concurrent_decisions_for_one_symbol_open_one_bracket(fake, clock)
 
 async def test_client_ids_continue_from_the_persisted_counter(fake, clock):
     croupier = make_croupier(fake, clock)
-    croupier.oco.next_bracket_seq = 41
+    croupier.book.next_seq = 41
     bracket = await open_protected(fake, croupier)
     assert bracket.id == "B000041" and bracket.entry_client_id.startswith("ct000041E")
     assert croupier.next_bracket_seq == 42
@@ -235,9 +235,37 @@ async def test_bracket_rows_show_state_marks_and_protection(fake, clock):
     croupier.on_mark("BTCUSDT", 101.0)
     clock.advance(30_000)
     (row,) = croupier.bracket_rows(clock.now_ms())
-    assert (row.bracket_id, row.side, row.state, row.is_protected) == (bracket.id, "LONG", "PROTECTED", True)
+    assert (row.bracket_id, row.side, row.state, row.is_protected) == (
+        bracket.id,
+        "LONG",
+        BracketState.PROTECTED,
+        True,
+    )
+    assert (row.is_at_risk, row.close_reason) == (False, None)
     assert row.upnl == pytest.approx(2.0) and row.age_s == pytest.approx(30.0)
     assert (row.tp, row.sl) == (102.0, 98.0)
+
+
+async def test_a_closed_brackets_row_carries_its_close_reason_and_its_realised_pnl(fake, clock):
+    croupier = make_croupier(fake, clock)
+    await open_protected(fake, croupier)
+    fake.move_price("BTCUSDT", 97.5)
+    await settle(fake, croupier)
+
+    (row,) = croupier.bracket_rows(clock.now_ms())
+
+    assert (row.state, row.close_reason, row.is_at_risk) == (BracketState.CLOSED, CloseReason.SL, False)
+    assert row.upnl == pytest.approx((97.5 - 100.0) * 2.0)
+
+
+async def test_a_row_is_at_risk_while_the_stop_is_unacknowledged_not_while_only_the_tp_is(fake, clock):
+    croupier = make_croupier(fake, clock)
+    bracket = await open_protected(fake, croupier)
+
+    bracket.sl_acked = False  # as if the stop had been cancelled behind our back
+    assert croupier.bracket_rows(clock.now_ms())[0].is_at_risk
+    bracket.sl_acked, bracket.tp_acked = True, False
+    assert not croupier.bracket_rows(clock.now_ms())[0].is_at_risk, "the stop is what protects"
 
 
 async def test_journal_gets_intent_before_send_and_ack_after(fake, clock):

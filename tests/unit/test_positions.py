@@ -4,9 +4,8 @@ import msgspec
 import pytest
 
 from casino_tui.clock import ManualClock
-from casino_tui.engine.brackets import BracketState
 from casino_tui.engine.positions import AppliedFill, PositionTracker
-from casino_tui.model import Decision, OrderStatus, OrderType, OrderUpdate, Side
+from casino_tui.model import BracketState, Decision, OrderStatus, OrderType, OrderUpdate, Side
 from tests.unit.fakes import FakeExchange, make_croupier, settle
 
 PRICES = {"BTCUSDT": 100.0}

@@ -13,15 +13,18 @@ import pytest
 from casino_tui.clock import ManualClock
 from casino_tui.config import SimConfig, TradingConfig
 from casino_tui.control import ReconcileReport
-from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, bracket_id, client_id
+from casino_tui.engine.brackets.machine import Bracket, Leg, bracket_id, client_id
 from casino_tui.engine.croupier import Croupier
 from casino_tui.engine.executor import OrderExecutor
-from casino_tui.engine.journal import RECONCILE, Journal
+from casino_tui.engine.journal import Journal
 from casino_tui.engine.reconcile import reconcile, resolve_unacked
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.model import (
     AccountUpdate,
+    BracketState,
+    CloseReason,
     Decision,
+    JournalKind,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -36,11 +39,13 @@ TRADED = ["BTCUSDT", "ETHUSDT"]  # SOLUSDT exists on the exchange but the sessio
 
 
 class StubbornSim(SimExchange):
-    """The sim, except that it refuses to cancel the client ids in `refuse_cancel` and refuses reduce-only
-    market orders on the symbols in `refuse_close` (a failing exchange for the failure paths)."""
+    """The sim, except that it refuses to cancel the client ids in `refuse_cancel`, refuses reduce-only
+    market orders on the symbols in `refuse_close` and stop-losses on the symbols in `refuse_stop` (a failing
+    exchange for the failure paths)."""
 
     refuse_cancel: set[str]
     refuse_close: set[str]
+    refuse_stop: set[str]
 
     async def cancel_order(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate:
         if client_id in self.refuse_cancel:
@@ -50,6 +55,8 @@ class StubbornSim(SimExchange):
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
         if request.reduce_only and request.symbol in self.refuse_close:
             raise RejectedError("ReduceOnly Order is rejected.", -2022)
+        if request.type is OrderType.STOP_MARKET and request.symbol in self.refuse_stop:
+            raise RejectedError("Order would immediately trigger.", -2021)
         return await super().place_order(request)
 
 
@@ -160,7 +167,7 @@ class World:
 
     def journaled(self) -> list[dict]:
         self.journal.flush()
-        return [e.payload for e in self.journal.read() if e.kind == RECONCILE]
+        return [e.payload for e in self.journal.read() if e.kind is JournalKind.RECONCILE]
 
 
 @pytest.fixture
@@ -170,7 +177,7 @@ async def make_world(tmp_path):
     async def make(pct: float = 0.01, seed: int = 11) -> World:
         clock = ManualClock()
         sim = StubbornSim(SimConfig(seed=seed), SYMBOLS, clock, autorun=False)
-        sim.refuse_cancel, sim.refuse_close = set(), set()
+        sim.refuse_cancel, sim.refuse_close, sim.refuse_stop = set(), set(), set()
         journal = Journal(tmp_path / f"journal-{len(worlds)}.db", clock.now_ms)
         config = TradingConfig(notional_usdt=500.0, take_profit_pct=pct, stop_loss_pct=pct)
         world = World(sim, clock, journal, config)
@@ -260,7 +267,7 @@ async def test_unknown_position_is_adopted_into_a_new_protected_bracket(world: W
     assert "SHORT 0.5" in report.items[0].exchange and report.items[0].local == "no bracket"
 
     await apply_and_check_clean(world, [("UNKNOWN_POSITION", "ETHUSDT", "ADOPT")])
-    bracket = world.croupier.oco.bracket_for("ETHUSDT")
+    bracket = world.croupier.book.bracket_for("ETHUSDT")
     assert bracket is not None and bracket.state is BracketState.PROTECTED
     assert (bracket.id, bracket.side, bracket.qty, bracket.entry_price) == (
         bracket_id(seq),
@@ -312,7 +319,7 @@ async def test_adopting_cancels_the_positions_foreign_conditional_orders_first(w
     assert "1 stop(s) live" in adopt.exchange
 
     await apply_and_check_clean(world, expected)
-    bracket = world.croupier.oco.bracket_for("BTCUSDT")
+    bracket = world.croupier.book.bracket_for("BTCUSDT")
     assert bracket is not None and bracket.is_protected
     legs = await world.legs("BTCUSDT")
     assert legs == {
@@ -331,7 +338,7 @@ async def test_position_in_a_symbol_the_session_does_not_trade_is_adopted_with_f
     assert "SOLUSDT" not in world.croupier.rules
     await assert_diff_changes_nothing(world, [("UNKNOWN_POSITION", "SOLUSDT", "ADOPT")])
     await apply_and_check_clean(world, [("UNKNOWN_POSITION", "SOLUSDT", "ADOPT")])
-    bracket = world.croupier.oco.bracket_for("SOLUSDT")
+    bracket = world.croupier.book.bracket_for("SOLUSDT")
     assert bracket is not None and bracket.is_protected and "SOLUSDT" in world.croupier.rules
 
 
@@ -430,7 +437,7 @@ async def test_restored_bracket_whose_position_was_closed_by_hand_is_marked_clos
         OrderRequest("ETHUSDT", Side.SELL, OrderType.MARKET, bracket.qty, "by-hand", reduce_only=True)
     )
     croupier = world.new_croupier(saved)
-    (restored,) = croupier.oco.active
+    (restored,) = croupier.book.active
 
     await assert_diff_changes_nothing(world, [("VANISHED_BRACKET", "ETHUSDT", "MARK_CLOSED")])
     await apply_and_check_clean(world, [("VANISHED_BRACKET", "ETHUSDT", "MARK_CLOSED")])
@@ -536,19 +543,23 @@ async def test_qty_mismatch_with_sized_legs_replaces_them(world: World) -> None:
         assert found is not None and found.status is OrderStatus.CANCELED
 
 
-async def test_bracket_left_closing_by_a_refused_sweep_is_readopted_and_protected(world: World) -> None:
-    bracket = await world.open_protected("BTCUSDT")
+async def test_bracket_that_gave_up_on_a_position_it_could_not_close_is_readopted_and_protected(
+    world: World,
+) -> None:
+    world.sim.refuse_stop = {"BTCUSDT"}
     world.sim.refuse_close = {"BTCUSDT"}
-    result = await world.croupier.sweep()
+    decision = Decision(symbol="BTCUSDT", side=Side.BUY, score=0.5, ts_ms=world.clock.now_ms())
+    bracket = await world.croupier.open_bracket(decision, await world.price("BTCUSDT"))
     await world.settle()
-    assert not result.is_flat and bracket.state is BracketState.CLOSING
-    assert await world.sim.open_orders() == [], "the sweep took the stop: the position is naked"
+    assert bracket is not None and bracket.state is BracketState.PROTECT_FAILED, "no close reached the book"
+    assert await world.sim.open_orders() == [], "no stop was accepted: the position is naked"
+    world.sim.refuse_stop = set()
 
     report = await assert_diff_changes_nothing(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
-    assert "CLOSING" in report.items[0].local
+    assert "PROTECT_FAILED" in report.items[0].local
     await apply_and_check_clean(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
     assert (bracket.state, bracket.close_reason) == (BracketState.CLOSED, CloseReason.RECONCILED)
-    adopted = world.croupier.oco.bracket_for("BTCUSDT")
+    adopted = world.croupier.book.bracket_for("BTCUSDT")
     assert adopted is not None and adopted.is_protected and adopted.seq == bracket.seq + 1
     assert adopted.qty == bracket.qty
 
@@ -614,7 +625,7 @@ async def test_position_flipped_behind_the_back_closes_the_bracket_and_adopts_th
 
     await apply_and_check_clean(world, expected)
     assert (bracket.state, bracket.close_reason) == (BracketState.CLOSED, CloseReason.RECONCILED)
-    adopted = world.croupier.oco.bracket_for("BTCUSDT")
+    adopted = world.croupier.book.bracket_for("BTCUSDT")
     assert adopted is not None and adopted.side is Side.SELL and adopted.is_protected
     legs = await world.sim.open_orders("BTCUSDT")
     assert sorted(o.client_id for o in legs) == sorted((adopted.sl_client_id, adopted.tp_client_id))
@@ -623,7 +634,7 @@ async def test_position_flipped_behind_the_back_closes_the_bracket_and_adopts_th
 
 async def test_restored_bracket_whose_leg_acks_were_lost_adopts_the_live_legs(world: World) -> None:
     await world.open_protected("ETHUSDT")
-    (saved,) = copies(world.croupier.oco.active)
+    (saved,) = copies(world.croupier.book.active)
     saved.state, saved.tp_acked, saved.sl_acked = BracketState.OPEN_UNPROTECTED, False, False
     croupier = world.new_croupier([saved])
     orders_before = await world.sim.open_orders()
@@ -631,7 +642,7 @@ async def test_restored_bracket_whose_leg_acks_were_lost_adopts_the_live_legs(wo
     report = await assert_diff_changes_nothing(world, [("NAKED_POSITION", "ETHUSDT", "ADOPT")])
     assert "TP and SL live" in report.items[0].exchange
     await apply_and_check_clean(world, [("NAKED_POSITION", "ETHUSDT", "ADOPT")])
-    (bracket,) = croupier.oco.active
+    (bracket,) = croupier.book.active
     assert bracket.is_protected
     assert await world.sim.open_orders() == orders_before, "nothing placed, nothing cancelled"
 
@@ -640,14 +651,14 @@ async def test_crash_between_stop_and_take_profit_places_only_the_take_profit(wo
     bracket = await world.open_protected("BTCUSDT")
     async with world.behind_the_back():  # as if the TP had never been sent
         world.sim.matching.cancel("BTCUSDT", bracket.tp_client_id, True)
-    (saved,) = copies(world.croupier.oco.active)
+    (saved,) = copies(world.croupier.book.active)
     saved.state, saved.tp_client_id, saved.tp_acked = BracketState.OPEN_UNPROTECTED, "", False
     croupier = world.new_croupier([saved])
 
     report = await assert_diff_changes_nothing(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
     assert report.items[0].exchange.endswith("no take-profit")
     await apply_and_check_clean(world, [("NAKED_POSITION", "BTCUSDT", "PROTECT")])
-    (restored,) = croupier.oco.active
+    (restored,) = croupier.book.active
     assert restored.is_protected and restored.sl_client_id == bracket.sl_client_id
     legs = await world.legs("BTCUSDT")
     assert legs == {

@@ -10,8 +10,8 @@ from binance_data_files import T0
 from replay_support import MINUTE, klines_file, quiet_config, replay_runtime
 
 from casino_tui.backtest.runtime import ReplayRuntime
-from casino_tui.engine.brackets import Bracket, CloseReason
-from casino_tui.model import Decision, Side
+from casino_tui.engine.brackets.machine import Bracket
+from casino_tui.model import CloseReason, Decision, Side
 
 SYMBOL = "TESTUSDT"
 # Bars 0-1 are the warm-up (the runtime starts trading at T0 + 2m with the last close, 100.0).
@@ -84,7 +84,7 @@ async def test_the_stop_first_reordering_leaves_the_engines_candle_equal_to_the_
 
     await runtime.replay_until(T0 + 7 * MINUTE)
 
-    candle = next(c for c in runtime.candles.recent("1m", SYMBOL, 10) if c.open_ms == T0 + 5 * MINUTE)
+    candle = next(c for c in runtime.engine.candles.recent("1m", SYMBOL, 10) if c.open_ms == T0 + 5 * MINUTE)
     assert (candle.open, candle.high, candle.low, candle.close, candle.volume) == (
         101.0,
         102.5,

@@ -10,7 +10,6 @@ import pytest
 from casino_tui.clock import ManualClock
 from casino_tui.exchange.binance.errors import ClockSkewError, classify_response, classify_transport
 from casino_tui.exchange.binance.resilience import (
-    BreakerStatus,
     CircuitBreaker,
     RetryPolicy,
     counts_against_breaker,
@@ -19,6 +18,7 @@ from casino_tui.port import (
     AuthError,
     BreakerOpenError,
     BreakerState,
+    BreakerStatus,
     OrderNotFoundError,
     RateLimitedError,
     RejectedError,
@@ -116,7 +116,7 @@ class TestCircuitBreaker:
         assert breaker.allow()
         breaker.record_success()
         assert breaker.status is BreakerStatus.CLOSED
-        assert breaker.snapshot() == BreakerState("orders", "CLOSED")
+        assert breaker.snapshot() == BreakerState("orders", BreakerStatus.CLOSED)
 
     def test_half_open_waits_for_every_trial_in_flight_before_closing(self) -> None:
         clock = ManualClock()

@@ -9,9 +9,9 @@ from fakes import FakeExchange
 
 from casino_tui.clock import ManualClock
 from casino_tui.config import Config, SensorsConfig, TradingConfig
-from casino_tui.engine.brackets import Bracket, BracketState, CloseReason
+from casino_tui.engine.brackets.machine import Bracket
 from casino_tui.healing import RESYNC
-from casino_tui.model import AccountUpdate, Decision, OrderStatus, Position, Side
+from casino_tui.model import AccountUpdate, BracketState, CloseReason, Decision, OrderStatus, Position, Side
 from casino_tui.port import BreakerOpenError
 from casino_tui.runtime import Runtime
 

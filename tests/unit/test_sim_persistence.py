@@ -15,12 +15,11 @@ import pytest
 
 from casino_tui.clock import ManualClock, SimClock
 from casino_tui.config import DEFAULT_SYMBOLS, SimConfig, load_config
-from casino_tui.engine.brackets import BracketState
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.exchange.sim.market import MarketState, SimMarket
 from casino_tui.exchange.sim.matching import AccountState
 from casino_tui.exchange.sim.paper import ACCOUNT, CANDLES, DIRECTORY, PaperStore
-from casino_tui.model import OrderRequest, OrderType, Side
+from casino_tui.model import BracketState, OrderRequest, OrderType, Side
 from casino_tui.paths import StatePaths
 from casino_tui.runtime import Runtime, StartupError
 
@@ -160,14 +159,14 @@ async def test_kept_positions_and_their_tp_sl_orders_are_on_the_sim_after_a_rest
     await first.start()
     await run_until_protected(first)
     before = await exchange_view(first)
-    brackets = {b.id: (b.state, b.tp_client_id, b.sl_client_id) for b in first.croupier.oco.active}
+    brackets = {b.id: (b.state, b.tp_client_id, b.sl_client_id) for b in first.croupier.book.active}
     await first.shutdown()  # on_shutdown = "keep"
 
     second = build(tmp_path)
     await second.start()
     assert await exchange_view(second) == before
     assert before["positions"] and len(before["orders"]) >= 2 * len(before["positions"])
-    assert {b.id: (b.state, b.tp_client_id, b.sl_client_id) for b in second.croupier.oco.active} == brackets
+    assert {b.id: (b.state, b.tp_client_id, b.sl_client_id) for b in second.croupier.book.active} == brackets
     assert not (await second.reconcile()).items, "the restored sim should match the restored brackets"
     await second.shutdown()
 
@@ -236,7 +235,7 @@ async def assert_every_position_is_managed_and_protected(runtime: Runtime) -> No
     sim = sim_of(runtime)
     positions = {p.symbol: p for p in await sim.positions()}
     orders = {o.client_id for o in await sim.open_orders()}
-    active = {b.symbol: b for b in runtime.croupier.oco.active}
+    active = {b.symbol: b for b in runtime.croupier.book.active}
     assert active.keys() == positions.keys(), "every position managed, no bracket without a position"
     for symbol, bracket in active.items():
         assert bracket.state is BracketState.PROTECTED, f"{symbol}: {bracket.state}"
@@ -269,7 +268,7 @@ async def test_brackets_opened_after_the_last_save_are_closed_when_a_crash_lost_
     await second.start()
     assert await exchange_view(second) == saved, "the sim is back where it was saved"
     await assert_every_position_is_managed_and_protected(second)
-    lost = [b for b in second.croupier.oco.closed if b.seq > opened]
+    lost = [b for b in second.croupier.book.closed if b.seq > opened]
     assert lost and all(b.realized_pnl == 0.0 for b in lost), "never on the restored sim: closed at 0"
     await second.shutdown()
 

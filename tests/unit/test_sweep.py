@@ -5,9 +5,8 @@ import asyncio
 import pytest
 
 from casino_tui.clock import ManualClock
-from casino_tui.engine.brackets import BracketState, CloseReason
-from casino_tui.model import Decision, OrderRequest, OrderType, Side
-from casino_tui.port import RetriableError
+from casino_tui.model import BracketState, CloseReason, Decision, OrderRequest, OrderStatus, OrderType, Side
+from casino_tui.port import BreakerOpenError, RetriableError
 from tests.unit.fakes import FakeExchange, make_croupier, settle
 
 PRICES = {"BTCUSDT": 100.0, "ETHUSDT": 50.0, "SOLUSDT": 20.0, "XRPUSDT": 2.0}
@@ -59,19 +58,144 @@ async def test_sweep_reports_leftovers_when_the_exchange_refuses_a_close():
 
     assert not result.is_flat and result.remaining_positions == ("ETHUSDT",)
     assert result.closed_positions == 2 and "ETHUSDT" in result.message
+    assert result.reasons == ("ETHUSDT: close rejected: ReduceOnly Order is rejected.",)
     retried = [r for r in fake.placed if r.reduce_only and r.symbol == "ETHUSDT"]
     assert retried == [], "the refused closes never reached the book"
     assert fake.position_qty["ETHUSDT"] != 0 and fake.position_qty["BTCUSDT"] == 0
-    assert brackets["ETHUSDT"].state is BracketState.CLOSING, (
-        "the bracket stays visible while its position lives"
-    )
+    eth = brackets["ETHUSDT"]
+    assert eth.state is BracketState.PROTECTED, "nothing the exchange did moved the bracket"
+    assert {o.request.client_id for o in fake.open_conditional("ETHUSDT")} == {
+        eth.tp_client_id,
+        eth.sl_client_id,
+    }
     assert brackets["BTCUSDT"].state is BracketState.CLOSED
 
     # The operator retries once the exchange accepts it again: the leftover goes.
     fake.refuse_reduce_only = set()
     again = await croupier.sweep()
     await settle(fake, croupier)
-    assert again.is_flat and brackets["ETHUSDT"].state is BracketState.CLOSED
+    assert again.is_flat and eth.state is BracketState.CLOSED
+    assert await fake.open_orders() == []
+
+
+async def test_sweep_retries_a_close_that_failed_once_and_succeeds_in_a_later_round():
+    fake = FakeExchange(PRICES)
+    croupier = make_croupier(fake, ManualClock())
+    brackets = {b.symbol: b for b in await open_three(fake, croupier)}
+    is_eth_close = lambda r: r.reduce_only and r.symbol == "ETHUSDT"  # noqa: E731
+    fake.fail_next("place", BreakerOpenError("orders breaker OPEN"), match=is_eth_close)
+    attempts = []
+    original = fake.place_order
+
+    async def counting_place(request):
+        if is_eth_close(request):
+            attempts.append(request.client_id)
+        return await original(request)
+
+    fake.place_order = counting_place  # type: ignore[method-assign]
+    result = await croupier.sweep()
+    await settle(fake, croupier)
+
+    assert result.is_flat and result.reasons == (), result.message
+    assert len(attempts) == 2 and attempts[0] != attempts[1], "a second round sent a new close"
+    assert (brackets["ETHUSDT"].state, brackets["ETHUSDT"].close_reason) == (
+        BracketState.CLOSED,
+        CloseReason.SWEEP,
+    )
+    assert await fake.positions() == [] and await fake.open_orders() == []
+
+
+async def test_sweep_closes_a_position_that_appears_after_the_first_read():
+    fake = FakeExchange(PRICES)
+    croupier = make_croupier(fake, ManualClock())
+    await open_three(fake, croupier)
+    reads = 0
+    original = fake.positions
+
+    async def positions_then_a_late_fill():
+        nonlocal reads
+        reads += 1
+        answer = await original()
+        if reads == 1:
+            # Someone's order fills on the exchange just after the sweep's first read.
+            await fake.place_order(OrderRequest("XRPUSDT", Side.BUY, OrderType.MARKET, 10.0, "late-1"))
+        return answer
+
+    fake.positions = positions_then_a_late_fill  # type: ignore[method-assign]
+    result = await croupier.sweep()
+    await settle(fake, croupier)
+
+    assert result.is_flat and result.closed_positions == 4, result.message
+    assert fake.position_qty["XRPUSDT"] == 0
+    (late_close,) = [r for r in fake.placed if r.reduce_only and r.symbol == "XRPUSDT"]
+    assert late_close.side is Side.SELL and late_close.quantity == pytest.approx(10.0)
+
+
+async def test_a_close_that_cannot_reach_the_exchange_leaves_the_bracket_protected_and_says_why():
+    fake = FakeExchange(PRICES)
+    croupier = make_croupier(fake, ManualClock())
+    brackets = {b.symbol: b for b in await open_three(fake, croupier)}
+    eth = brackets["ETHUSDT"]
+    fake.fail_next(
+        "place",
+        BreakerOpenError("orders breaker OPEN"),
+        match=lambda r: r.reduce_only and r.symbol == "ETHUSDT",
+        times=1000,
+    )
+
+    result = await croupier.sweep()
+    await settle(fake, croupier)
+
+    assert not result.is_flat and result.remaining_positions == ("ETHUSDT",)
+    assert result.reasons == ("ETHUSDT: close did not reach the exchange: orders breaker OPEN",)
+    assert "orders breaker OPEN" in result.message
+    assert eth.state is BracketState.PROTECTED and eth.is_protected
+    stops = {o.request.client_id for o in fake.open_conditional("ETHUSDT")}
+    assert stops == {eth.tp_client_id, eth.sl_client_id}, "the position keeps its stop and take-profit"
+
+
+async def test_a_sweep_that_cannot_read_the_exchange_changes_nothing_and_says_so():
+    fake = FakeExchange(PRICES)
+    croupier = make_croupier(fake, ManualClock())
+    brackets = await open_three(fake, croupier)
+
+    async def down():
+        raise BreakerOpenError("account breaker OPEN")
+
+    fake.positions = down  # type: ignore[method-assign]
+    placed_before = len(fake.placed)
+    result = await croupier.sweep()
+
+    assert not result.is_flat and "not verified" in result.message
+    assert result.remaining_positions == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    assert result.reasons[-1] == "the exchange could not be read: account breaker OPEN"
+    assert len(fake.placed) == placed_before and fake.cancel_calls == []
+    assert all(b.state is BracketState.PROTECTED for b in brackets)
+
+
+async def test_a_stop_the_exchange_drops_during_a_failed_sweep_is_put_back_when_it_ends():
+    fake = FakeExchange(PRICES)
+    croupier = make_croupier(fake, ManualClock())
+    eth = {b.symbol: b for b in await open_three(fake, croupier)}["ETHUSDT"]
+    dropped = eth.sl_client_id
+    original = fake.place_order
+
+    async def closes_fail_and_the_stop_expires(request):
+        if request.reduce_only and request.symbol == "ETHUSDT":
+            if fake.orders[dropped].status is OrderStatus.NEW:
+                fake.cancel_behind_back(dropped, OrderStatus.EXPIRED)
+                fake.deliver()
+            raise BreakerOpenError("orders breaker OPEN")
+        return await original(request)
+
+    fake.place_order = closes_fail_and_the_stop_expires  # type: ignore[method-assign]
+    result = await croupier.sweep()
+    await settle(fake, croupier)
+
+    assert not result.is_flat
+    assert eth.state is BracketState.PROTECTED and eth.sl_client_id != dropped
+    stops = [o for o in fake.open_conditional("ETHUSDT") if o.request.type is OrderType.STOP_MARKET]
+    assert [o.request.client_id for o in stops] == [eth.sl_client_id]
 
 
 async def test_sweep_closes_at_most_five_positions_at_once():

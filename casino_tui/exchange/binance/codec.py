@@ -8,8 +8,12 @@ Field names are readable; `name=` gives the wire key. Unknown keys are ignored, 
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 from msgspec import field
+
+T = TypeVar("T")
 
 # ---- user data stream --------------------------------------------------------------------------
 
@@ -263,7 +267,7 @@ class ApiRestrictions(msgspec.Struct, frozen=True):
     checked: bool = True
 
 
-def decoder(kind: object) -> msgspec.json.Decoder:  # type: ignore[type-arg]
+def decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
     """A lenient decoder: decimal strings become floats, unknown keys are ignored."""
     return msgspec.json.Decoder(kind, strict=False)
 

@@ -52,6 +52,7 @@ from casino_tui.model import (
 )
 from casino_tui.port import (
     BreakerOpenError,
+    BreakerStatus,
     ExchangeHealth,
     KeyPermissions,
     MarketSink,
@@ -202,7 +203,7 @@ class BinanceExchange:
         """Mint a listenKey (a bad key fails here) and open the user-data socket."""
         if self.user is not None:
             return
-        self.user = UserStream(
+        user = UserStream(
             self._rest,
             self.ws_url,
             _AccountTap(self._user_sink, self._holding),
@@ -215,7 +216,8 @@ class BinanceExchange:
             rotate_after_s=self._rotate_after_s,
             use_proxy=not is_loopback_url(self.ws_url),
         )
-        await self.user.mint_key()
+        await user.mint_key()  # a bad key (or an open user-stream breaker) fails here; a later call tries again
+        self.user = user
         task = asyncio.create_task(self.user.loop.run(), name="binance-user")
         self._tasks.append(task)
         await self._wait_connected(self.user.loop.connected, task)
@@ -378,7 +380,7 @@ class BinanceExchange:
         by_name = {breaker.name: breaker for breaker in self.breakers.values()}
         for name, entry in saved.items():
             breaker = by_name.get(name)
-            if breaker is None or not isinstance(entry, dict) or entry.get("state") != "OPEN":
+            if breaker is None or not isinstance(entry, dict) or entry.get("state") != BreakerStatus.OPEN:
                 continue
             seconds = float(entry.get("cooldown_s") or 0.0)
             if seconds > 0:

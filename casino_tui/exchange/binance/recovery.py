@@ -13,11 +13,11 @@ import random
 from collections.abc import Awaitable, Callable
 
 from casino_tui.exchange.binance import rest as ep
-from casino_tui.exchange.binance.resilience import BreakerStatus, CircuitBreaker
+from casino_tui.exchange.binance.resilience import CircuitBreaker
 from casino_tui.exchange.binance.rest import BinanceRest, EndpointGroup, Params
 from casino_tui.exchange.binance.userstream import UserStream
 from casino_tui.healing import HealingJob
-from casino_tui.port import BreakerOpenError, OrderNotFoundError
+from casino_tui.port import BreakerOpenError, BreakerStatus, OrderNotFoundError
 
 # Asked for by the orders-group probe: no order has it, so Binance answers -2013 when the service is up.
 PROBE_CLIENT_ID = "casino-breaker-probe"

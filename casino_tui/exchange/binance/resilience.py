@@ -8,7 +8,6 @@ succeeded. Only failures that say the exchange is unwell count: a rejected order
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable
 
@@ -17,18 +16,13 @@ from casino_tui.port import (
     AuthError,
     BreakerOpenError,
     BreakerState,
+    BreakerStatus,
     ExchangeError,
     RateLimitedError,
     RejectedError,
     RetriableError,
     UnknownOutcomeError,
 )
-
-
-class BreakerStatus(enum.StrEnum):
-    CLOSED = "CLOSED"
-    OPEN = "OPEN"
-    HALF_OPEN = "HALF_OPEN"
 
 
 class CircuitBreaker:
@@ -94,10 +88,11 @@ class CircuitBreaker:
     def end_cooldown(self) -> bool:
         """Go half-open now: the exchange answered elsewhere (a socket reconnected), so trial calls may test
         this group at once. A forced cooldown is kept. True if the breaker was open and now is half-open."""
-        if self.status is not BreakerStatus.OPEN or self._forced:
+        status = self.status
+        if status is not BreakerStatus.OPEN or self._forced:
             return False
         self._opened_at_ms = self._clock.now_ms() - self._open_ms
-        return self.status is BreakerStatus.HALF_OPEN
+        return self.status is BreakerStatus.HALF_OPEN  # re-read: the cooldown has just run out
 
     def allow(self) -> bool:
         """Whether a call may go out now; in HALF_OPEN at most `trial_calls` trials are in flight at once."""
@@ -151,7 +146,7 @@ class CircuitBreaker:
         status = self.status
         return BreakerState(
             name=self.name,
-            state=status.value,
+            state=status,
             failures=self._failures,
             reason=self.reason if status is not BreakerStatus.CLOSED else "",
             cooldown_s=round(self.cooldown_s(), 1),

@@ -21,15 +21,16 @@ from casino_tui.clock import Clock
 from casino_tui.exchange.binance.codec import ServerTime, decoder
 from casino_tui.exchange.binance.errors import ClockSkewError, classify_response, classify_transport
 from casino_tui.exchange.binance.ratelimit import Priority, RateLimiter
-from casino_tui.exchange.binance.resilience import (
-    BreakerStatus,
-    CircuitBreaker,
-    counts_against_breaker,
-    describe,
-)
+from casino_tui.exchange.binance.resilience import CircuitBreaker, counts_against_breaker, describe
 from casino_tui.exchange.binance.signing import Credentials, ParamValue, encode_params, redact
 from casino_tui.exchange.loopback import is_loopback_url
-from casino_tui.port import ExchangeError, RateLimitedError, RetriableError, UnknownOutcomeError
+from casino_tui.port import (
+    BreakerStatus,
+    ExchangeError,
+    RateLimitedError,
+    RetriableError,
+    UnknownOutcomeError,
+)
 
 log = logging.getLogger("casino.binance.rest")
 T = TypeVar("T")

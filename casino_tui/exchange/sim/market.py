@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from casino_tui.model import TIMEFRAME_MS, Candle, SymbolRules, Trade
 
@@ -59,7 +62,7 @@ class MarketState(msgspec.Struct, kw_only=True):
     last_prices: dict[str, float]
 
 
-def _generator_state(raw: dict) -> GeneratorState:
+def _generator_state(raw: Mapping[str, Any]) -> GeneratorState:
     """The `bit_generator.state` dict of a PCG64 as a GeneratorState."""
     return GeneratorState(raw["state"]["state"], raw["state"]["inc"], raw["has_uint32"], raw["uinteger"])
 
@@ -220,10 +223,10 @@ class SimMarket:
         self._rho = np.array([p.rho for p in prof])
         self._notional = np.array([p.median_notional for p in prof])
         grids = [(_grid(r.tick_size), _grid(r.step_size)) for r, _ in specs]
-        self._tick_num = np.array([g[0][0] for g in grids])
-        self._tick_scale = np.array([g[0][1] for g in grids])
-        self._step_num = np.array([g[1][0] for g in grids])
-        self._step_scale = np.array([g[1][1] for g in grids])
+        self._tick_num: npt.NDArray[np.float64] = np.array([g[0][0] for g in grids])
+        self._tick_scale: npt.NDArray[np.float64] = np.array([g[0][1] for g in grids])
+        self._step_num: npt.NDArray[np.float64] = np.array([g[1][0] for g in grids])
+        self._step_scale: npt.NDArray[np.float64] = np.array([g[1][1] for g in grids])
         # History: per symbol, day blocks back from the start (block 0 ends at the start) and their end prices.
         self._m0 = start_ms // MINUTE_MS * MINUTE_MS
         self._hist: list[dict[int, np.ndarray]] = [{} for _ in range(n)]
@@ -242,10 +245,10 @@ class SimMarket:
         self._live = np.zeros((64, n, 6))  # [minute, symbol, (open, high, low, close, volume, trades)]
         self._live_minutes = 0
         # What the minute in progress began with (prices, anchors, generator states), for `state()`.
-        self._minute_start: tuple[np.ndarray, np.ndarray, list[dict]] | None = None
+        self._minute_start: tuple[np.ndarray, np.ndarray, list[Mapping[str, Any]]] | None = None
         # The chunk of trades being emitted (one simulated minute, in time order).
         self._chunk_t0 = self._m0 - MINUTE_MS
-        self._chunk_path = np.repeat(self._logp[:, None], 61, axis=1)
+        self._chunk_path: npt.NDArray[np.float64] = np.repeat(self._logp[:, None], 61, axis=1)
         self._ts = np.zeros(0, dtype=np.int64)
         self._price = self._qty = np.zeros(0)
         self._maker = np.zeros(0, dtype=bool)

@@ -331,9 +331,10 @@ class MatchingEngine:
                 continue
             req = resting.request
             if req.type is OrderType.LIMIT:
-                if price <= req.price if req.side is Side.BUY else price >= req.price:  # type: ignore[operator]
+                limit = req.price  # a resting limit order passed validation with a positive price
+                if limit is not None and (price <= limit if req.side is Side.BUY else price >= limit):
                     self._unrest(resting)
-                    self._fill_resting(resting, req.price or price, self.maker_fee, ts)
+                    self._fill_resting(resting, limit, self.maker_fee, ts)
             elif self._would_trigger(req, price):
                 self._unrest(resting)
                 triggered = replace(resting.state, status=OrderStatus.TRIGGERED, ts_ms=ts)

@@ -6,6 +6,7 @@ from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
+from casino_tui.model import BracketState
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
 from casino_tui.snapshot import BracketRow
@@ -25,13 +26,18 @@ COLUMNS = (
     Column("protected", "Prot", 4, "center"),
 )
 
-# States in which the bracket holds no position, so a missing stop is not (yet, or any more) a risk.
-FLAT_STATES = frozenset({"PENDING_ENTRY", "ENTRY_REJECTED"})
+STATE_COLOURS = {
+    BracketState.PROTECTED: cells.GREEN,
+    BracketState.CLOSING: cells.YELLOW,
+    BracketState.PENDING_ENTRY: cells.YELLOW,
+}
 
 
-def is_at_risk(row: BracketRow) -> bool:
-    """A position is open on the exchange without its stop: the worst state the system can be in."""
-    return not row.is_protected and row.state not in FLAT_STATES and not row.state.startswith("CLOSED")
+def state_label(row: BracketRow) -> str:
+    """The state as the operator reads it: `CLOSED(TP)` for a closed bracket with its reason."""
+    if row.close_reason is None:
+        return row.state.value
+    return f"{row.state.value}({row.close_reason.value})"
 
 
 def bracket_cells(row: BracketRow) -> tuple[str, ...]:
@@ -47,16 +53,15 @@ def bracket_cells(row: BracketRow) -> tuple[str, ...]:
         cells.price(row.sl),
         f"{row.upnl:+,.2f}",
         cells.age(row.age_s),
-        escape(row.state),
+        escape(state_label(row)),
         "✓" if row.is_protected else "✗",
     )
-    if is_at_risk(row):
+    if row.is_at_risk:
         return tuple(f"[bold {cells.RED}]{text}[/]" for text in plain)
     state = plain[10]
-    if row.state == "PROTECTED":
-        state = f"[{cells.GREEN}]{state}[/]"
-    elif row.state in ("CLOSING", "PENDING_ENTRY"):
-        state = f"[{cells.YELLOW}]{state}[/]"
+    colour = STATE_COLOURS.get(row.state)
+    if colour is not None:
+        state = f"[{colour}]{state}[/]"
     return (
         f"[{cells.DIM}]{plain[0]}[/]",
         f"[bold]{plain[1]}[/]",
@@ -86,8 +91,8 @@ class BracketsPane(Vertical):
     def show(self, rows: tuple[BracketRow, ...]) -> None:
         """Diff the table to `rows`; the subtitle counts brackets and unprotected positions."""
         self.table.sync((row.bracket_id, bracket_cells(row)) for row in rows)
-        at_risk = sum(1 for row in rows if is_at_risk(row))
-        open_rows = [row for row in rows if not row.state.startswith("CLOSED")]
+        at_risk = sum(1 for row in rows if row.is_at_risk)
+        open_rows = [row for row in rows if row.state.is_active]
         upnl = sum(row.upnl for row in open_rows)
         subtitle = f"{len(open_rows)} open · uPnL {cells.signed_money(upnl)}"
         if at_risk:

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from casino_tui.port import BreakerState
+from casino_tui.port import BreakerState, BreakerStatus
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
 from casino_tui.snapshot import LimitView
@@ -20,13 +20,17 @@ COLUMNS = (
     Column("reason", "Reason", 14, drop_rank=1, stretch=True),
 )
 
-STATE_MARKS = {"CLOSED": ("●", cells.GREEN), "HALF_OPEN": ("◐", cells.YELLOW), "OPEN": ("✖", cells.RED)}
+STATE_MARKS = {
+    BreakerStatus.CLOSED: ("●", cells.GREEN),
+    BreakerStatus.HALF_OPEN: ("◐", cells.YELLOW),
+    BreakerStatus.OPEN: ("✖", cells.RED),
+}
 
 
-def state_markup(state: str) -> str:
+def state_markup(state: BreakerStatus) -> str:
     """A breaker state with its mark and colour: ● CLOSED, ◐ HALF_OPEN, ✖ OPEN."""
-    mark, colour = STATE_MARKS.get(state, ("?", cells.YELLOW))
-    return f"[{colour}]{mark} {escape(state)}[/]"
+    mark, colour = STATE_MARKS[state]
+    return f"[{colour}]{mark} {escape(state.value)}[/]"
 
 
 def breaker_cells(breaker: BreakerState) -> tuple[str, ...]:
@@ -44,7 +48,7 @@ def hidden_details_markup(breakers: tuple[BreakerState, ...], shown_columns: tup
     """Reason and cooldown of each breaker that is not CLOSED, for when the table is too narrow for them."""
     lines = []
     for breaker in breakers:
-        if breaker.state == "CLOSED":
+        if breaker.state is BreakerStatus.CLOSED:
             continue
         parts = []
         if breaker.reason and "reason" not in shown_columns:
@@ -52,7 +56,7 @@ def hidden_details_markup(breakers: tuple[BreakerState, ...], shown_columns: tup
         if breaker.cooldown_s > 0 and "cooldown" not in shown_columns:
             parts.append(f"retry in {cells.age(breaker.cooldown_s)}")
         if parts:
-            mark, colour = STATE_MARKS.get(breaker.state, ("?", cells.YELLOW))
+            mark, colour = STATE_MARKS[breaker.state]
             lines.append(f"[{colour}]{mark}[/] {escape(breaker.name)}: {' · '.join(parts)}")
     return "\n".join(lines)
 
@@ -76,8 +80,10 @@ def folded_markup(breakers: tuple[BreakerState, ...], limits: LimitView) -> str:
     """Everything on one line for small terminals: a mark per breaker, then weight and order headroom."""
     parts = []
     for breaker in breakers:
-        mark, colour = STATE_MARKS.get(breaker.state, ("?", cells.YELLOW))
-        extra = f" {breaker.failures}✗" if breaker.failures and breaker.state != "CLOSED" else ""
+        mark, colour = STATE_MARKS[breaker.state]
+        extra = (
+            f" {breaker.failures}✗" if breaker.failures and breaker.state is not BreakerStatus.CLOSED else ""
+        )
         parts.append(f"[{colour}]{mark}[/] {escape(breaker.name)}{extra}")
     head = "  ".join(parts) if parts else f"[{cells.DIM}]no breakers[/]"
     return (
@@ -118,7 +124,7 @@ class BreakersPane(Vertical):
         )  # CSS, not display=: -narrow hides it too
         self._set_text("breakers-limits", limits_markup(limits))
         self._set_text("breakers-folded", folded_markup(breakers, limits))
-        not_closed = sum(1 for breaker in breakers if breaker.state != "CLOSED")
+        not_closed = sum(1 for breaker in breakers if breaker.state is not BreakerStatus.CLOSED)
         self.border_subtitle = (
             f"[bold {cells.RED}]{not_closed} not closed[/]"
             if not_closed

@@ -6,17 +6,23 @@ A leg that cannot be placed gives protection up: the position is closed at once.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from casino_tui.config import TradingConfig
 from casino_tui.crashpoints import crash_point
-from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, client_id
-from casino_tui.engine.closing import BracketCloser
+from casino_tui.engine.brackets.book import BracketBook
+from casino_tui.engine.brackets.closing import BracketCloser
+from casino_tui.engine.brackets.machine import Bracket, Leg, client_id
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, SymbolRules
-
-if TYPE_CHECKING:
-    from casino_tui.engine.oco import OCOManager
+from casino_tui.model import (
+    BracketState,
+    CloseReason,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    SymbolRules,
+)
 
 log = logging.getLogger("casino.oco")
 
@@ -25,18 +31,24 @@ _PLACED = (OrderStatus.NEW, OrderStatus.TRIGGERED, OrderStatus.FILLED)
 
 
 class LegPlacer:
-    """Places the TP/SL legs an OPEN_UNPROTECTED bracket lacks; gives up and closes when one fails."""
+    """Places the TP/SL legs an OPEN_UNPROTECTED bracket lacks; gives up and closes when one fails.
+
+    `on_update` is the OCOManager's order handler: a leg's REST answer acknowledges it the way the user
+    stream's report would.
+    """
 
     def __init__(
         self,
-        oco: OCOManager,
+        book: BracketBook,
         executor: OrderExecutor,
         rules: dict[str, SymbolRules],
         config: TradingConfig,
         closer: BracketCloser,
+        on_update: Callable[[OrderUpdate], None],
     ) -> None:
-        self._oco = oco
+        self._book = book
         self._executor = executor
+        self._on_update = on_update
         self._rules = rules
         self._config = config
         self._closer = closer
@@ -57,7 +69,7 @@ class LegPlacer:
                 bracket.tp_client_id = client_id(bracket.seq, Leg.TP, bracket.tp_generation, bracket.symbol)
                 cid, kind, trigger = bracket.tp_client_id, OrderType.TAKE_PROFIT_MARKET, bracket.tp_price
             # Registered before the send: the stream may report the leg before the REST answer does.
-            self._oco.register(cid, bracket, leg)
+            self._book.register(cid, bracket, leg)
             self._closer.note_placing(cid)
             request = OrderRequest(
                 bracket.symbol,
@@ -73,7 +85,7 @@ class LegPlacer:
             except SEND_FAILURES as exc:
                 await self.give_up(bracket, f"{leg.name} leg {cid} failed: {exc}")
                 return
-            self._oco.on_order_update(ack)
+            self._on_update(ack)
             if leg is Leg.SL:
                 crash_point("between_sl_tp")
             if bracket.state is S.OPEN_UNPROTECTED and bracket.leg_client_id(leg) == cid:
@@ -83,10 +95,13 @@ class LegPlacer:
                     return
 
     async def give_up(self, bracket: Bracket, why: str) -> None:
-        """Protection failed: PROTECT_FAILED, then close the position (a no-op unless OPEN_UNPROTECTED)."""
+        """Protection failed: PROTECT_FAILED, then close the position (a no-op unless OPEN_UNPROTECTED).
+
+        The bracket moves on to CLOSING only when the exchange takes the close; until then it says what it is.
+        """
         if bracket.state is not S.OPEN_UNPROTECTED:
             return
-        self._oco.errors += 1
+        self._book.count_error()
         bracket.note = why
         log.error(
             "%s: protection failed (%s); closing the position",
@@ -94,6 +109,5 @@ class LegPlacer:
             why,
             extra={"symbol": bracket.symbol},
         )
-        self._oco.move(bracket, S.PROTECT_FAILED, CloseReason.PROTECT_FAILED)
-        self._oco.move(bracket, S.CLOSING)
+        self._book.move(bracket, S.PROTECT_FAILED, CloseReason.PROTECT_FAILED)
         await self._closer.close(bracket)

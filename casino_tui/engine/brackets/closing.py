@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from casino_tui.engine.brackets import Bracket, BracketState, CloseReason, Leg, client_id
+from casino_tui.engine.brackets.book import BracketBook
+from casino_tui.engine.brackets.machine import Bracket, Leg, client_id
 from casino_tui.engine.executor import SEND_FAILURES, OrderExecutor
 from casino_tui.engine.positions import PositionTracker
-from casino_tui.model import OrderRequest, OrderStatus, OrderType, OrderUpdate, SymbolRules
+from casino_tui.model import (
+    BracketState,
+    CloseReason,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    SymbolRules,
+)
 from casino_tui.port import ExchangeError, RejectedError
-
-if TYPE_CHECKING:
-    from casino_tui.engine.oco import OCOManager
 
 log = logging.getLogger("casino.oco")
 
@@ -33,23 +39,30 @@ def is_gone(status: OrderStatus) -> bool:
 
 
 class BracketCloser:
-    """Closes positions and cancels leftover legs for one OCOManager's brackets (see the module docstring)."""
+    """Closes positions and cancels leftover legs of the book's brackets (see the module docstring).
+
+    `on_update` is the OCOManager's order handler: a REST answer moves the bracket exactly as the user
+    stream's report of the same order would.
+    """
 
     def __init__(
         self,
-        oco: OCOManager,
+        book: BracketBook,
         executor: OrderExecutor,
         rules: dict[str, SymbolRules],
         tracker: PositionTracker,
+        on_update: Callable[[OrderUpdate], None],
         *,
         attempts: int = 3,
     ) -> None:
-        self._oco = oco
+        self._book = book
         self._executor = executor
+        self._on_update = on_update
         self._rules = rules
         self._tracker = tracker
         self._attempts = attempts
         self._finishing: set[str] = set()
+        self.cancelled = 0  # legs this closer cancelled (the exchange answered with the cancelled order)
         self._gone: OrderedDict[str, OrderStatus] = OrderedDict()  # leg client id -> its final status
 
     # -- what the exchange said about legs ----------------------------------------------------------------
@@ -81,7 +94,7 @@ class BracketCloser:
                 bracket.seq, Leg.CLOSE, bracket.close_generation, bracket.symbol
             )
             bracket.close_generation += 1
-            self._oco.register(bracket.close_client_id, bracket, Leg.CLOSE)
+            self._book.register(bracket.close_client_id, bracket, Leg.CLOSE)
             request = OrderRequest(
                 bracket.symbol,
                 bracket.side.opposite,
@@ -101,11 +114,11 @@ class BracketCloser:
             except SEND_FAILURES as exc:
                 log.warning("%s: close attempt %d failed: %s", bracket.id, attempt + 1, exc)
             else:
-                self._oco.on_order_update(ack)
+                self._on_update(ack)
                 if ack.status is OrderStatus.FILLED or ack.status is OrderStatus.NEW:
                     return
             await self._executor.sleep(self._executor.backoff_delay(attempt))
-        self._oco.errors += 1
+        self._book.count_error()
         log.critical(
             "%s: could not close the position; reconcile needed", bracket.id, extra={"symbol": bracket.symbol}
         )
@@ -148,14 +161,13 @@ class BracketCloser:
                         )
                         failed.append(cid)
                         continue
-                    # None is -2011: the leg was already filled, cancelled or expired; that is the goal.
-                    self.note_leg(cid, answer.status if answer is not None else OrderStatus.CANCELED)
+                    self._note_cancel_answer(cid, answer)
                 pending = failed
                 if not pending:
                     break
                 await self._executor.sleep(self._executor.backoff_delay(attempt))
             if pending:
-                self._oco.errors += 1
+                self._book.count_error()
                 log.error(
                     "%s: legs %s still live; reconcile needed",
                     bracket.id,
@@ -163,9 +175,28 @@ class BracketCloser:
                     extra={"symbol": bracket.symbol},
                 )
             elif bracket.is_active:
-                self._oco.move(bracket, S.CLOSED, bracket.close_reason or CloseReason.RECONCILED)
+                self._book.move(bracket, S.CLOSED, bracket.close_reason or CloseReason.RECONCILED)
         finally:
             self._finishing.discard(bracket.id)
+
+    async def mark_closed(
+        self, bracket: Bracket, reason: CloseReason, filled_client_id: str | None = None
+    ) -> bool:
+        """Close a bracket whose position is gone from the exchange: cancel its live legs (all but
+        `filled_client_id`), then CLOSED(`reason`). False if a leg would not cancel (it stays CLOSING)."""
+        if not bracket.is_active:
+            return True
+        if bracket.state is S.PENDING_ENTRY:
+            self._book.move(bracket, S.ENTRY_REJECTED, reason)
+        if bracket.state is S.ENTRY_REJECTED:
+            self._book.move(bracket, S.CLOSED, reason)
+            return True
+        if bracket.state is S.CLOSING:
+            bracket.close_reason = reason
+        else:
+            self._book.move(bracket, S.CLOSING, reason)
+        await self.finish(bracket, filled_client_id)
+        return not bracket.is_active
 
     async def cancel_stray(self, bracket: Bracket, cid: str) -> None:
         """Cancel a leg acknowledged after its bracket moved on; it must not outlive the bracket."""
@@ -174,9 +205,15 @@ class BracketCloser:
         try:
             answer = await self._executor.cancel(bracket.symbol, cid, conditional=True)
         except ExchangeError as exc:
-            self._oco.errors += 1
+            self._book.count_error()
             log.error(
                 "%s: stray leg %s not cancelled: %s", bracket.id, cid, exc, extra={"symbol": bracket.symbol}
             )
             return
+        self._note_cancel_answer(cid, answer)
+
+    def _note_cancel_answer(self, cid: str, answer: OrderUpdate | None) -> None:
+        # None is -2011: the leg was already filled, cancelled or expired; that is the goal too.
         self.note_leg(cid, answer.status if answer is not None else OrderStatus.CANCELED)
+        if answer is not None:
+            self.cancelled += 1

@@ -1,6 +1,7 @@
 """Brackets: one entry with its take-profit and stop-loss legs, and the state machine it moves through.
 
-The legal transitions are a table; anything else raises `IllegalTransition` (and is logged), so a bug in the
+The states and close reasons are enums in the model (the snapshot and the console read them); the legal
+transitions are a table here, and anything else raises `IllegalTransition` (and is logged), so a bug in the
 OCO logic shows up as an error instead of a bracket quietly sitting in a state it should never reach.
 """
 
@@ -13,35 +14,9 @@ from collections.abc import Mapping
 
 import msgspec
 
-from casino_tui.model import Side
+from casino_tui.model import BracketState, CloseReason, Side
 
 log = logging.getLogger("casino.brackets")
-
-
-class BracketState(enum.StrEnum):
-    PENDING_ENTRY = "PENDING_ENTRY"  # the market entry is sent, no fill yet
-    OPEN_UNPROTECTED = "OPEN_UNPROTECTED"  # filled; TP and SL not both acknowledged
-    PROTECTED = "PROTECTED"  # both legs live on the exchange
-    CLOSING = "CLOSING"  # a leg fired, or we are closing the position ourselves
-    CLOSED = "CLOSED"
-    ENTRY_REJECTED = "ENTRY_REJECTED"  # the entry never filled; goes straight on to CLOSED(REJECTED)
-    PROTECT_FAILED = "PROTECT_FAILED"  # a leg could not be placed; the position is closed at once
-
-    @property
-    def is_active(self) -> bool:
-        """Whether the bracket still occupies its symbol (everything but CLOSED)."""
-        return self is not BracketState.CLOSED
-
-
-class CloseReason(enum.StrEnum):
-    NONE = ""
-    TP = "TP"
-    SL = "SL"
-    SWEEP = "SWEEP"
-    MANUAL = "MANUAL"
-    REJECTED = "REJECTED"
-    PROTECT_FAILED = "PROTECT_FAILED"
-    RECONCILED = "RECONCILED"
 
 
 class Leg(enum.StrEnum):
@@ -127,6 +102,12 @@ class Bracket(msgspec.Struct, kw_only=True):
     @property
     def has_entry_fill(self) -> bool:
         return self.entry_price > 0.0
+
+    @property
+    def is_at_risk(self) -> bool:
+        """It holds a position (entry filled, not CLOSED) whose stop-loss the exchange has not acknowledged:
+        the worst state the system can be in (DESIGN.md §5); a missing take-profit alone is not a risk."""
+        return self.is_active and self.has_entry_fill and not self.sl_acked
 
     def leg_client_id(self, leg: Leg) -> str:
         if leg is Leg.ENTRY:
