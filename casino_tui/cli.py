@@ -24,7 +24,7 @@ from casino_tui.early_signals import EarlySignals
 from casino_tui.paths import StatePaths, default_config_path, state_paths
 
 PROG = "casino-tui"
-SUBCOMMANDS = ("init-config", "sensors", "sandbox", "check", "journal")
+SUBCOMMANDS = ("init-config", "sensors", "sandbox", "check", "journal", "replay", "data")
 CONFIRM_LIVE_ENV = "CASINO_CONFIRM_LIVE"
 
 log = logging.getLogger("casino.cli")
@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="run without the console (logs to stdout)")
     parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="run this long, then stop")
     parser.add_argument("--mouse", action="store_true", help="enable mouse support in the console")
+    parser.add_argument(
+        "--record", type=Path, metavar="PATH", help="write the market stream to PATH for `casino-tui replay`"
+    )
     parser.add_argument(
         "--metrics-port",
         type=_int,
@@ -172,6 +175,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     put("sim", "seed", args.seed)
     put("sim", "speed", args.speed)
     put("runtime", "state_dir", args.state_dir)
+    if getattr(args, "record", None) is not None:
+        put("runtime", "record", str(args.record))
     if getattr(args, "metrics_port", None) is not None:
         put("metrics", "enabled", True)
         put("metrics", "port", args.metrics_port)
@@ -334,7 +339,54 @@ def _subcommand(name: str, argv: list[str]) -> int:
             return print_journal(paths.journal, args.since, paths.lock)
         except ValueError as exc:  # a --since the reader cannot parse
             raise UsageError(str(exc)) from None
+    if name == "replay":
+        from casino_tui.replay import add_arguments as add_replay_arguments
+        from casino_tui.replay import run_replay
+
+        parser = _Parser(
+            prog=f"{PROG} replay",
+            description="Replay Binance klines/aggTrades files or recordings through the engine; write a report.",
+        )
+        add_replay_arguments(parser)
+        args = parser.parse_args(argv)
+        config = load_config(
+            args.config or (default_config_path() if default_config_path().is_file() else None),
+            _replay_overrides(args),
+        )
+        return run_replay(args, config)
+    if name == "data":
+        return _data(argv)
     raise UsageError(f"unknown subcommand {name}")
+
+
+def _replay_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if args.seed is not None:
+        out["sim"] = {"seed": args.seed}
+    if args.state_dir is not None:
+        out["runtime"] = {"state_dir": args.state_dir}
+    if args.mouse:
+        out["ui"] = {"mouse": True}
+    return out
+
+
+def _data(argv: list[str]) -> int:
+    """`data download`: Binance public data files for replays, checksums verified (exit 2 on a mismatch)."""
+    from casino_tui.exchange.replay.download import DownloadError, add_download_arguments, run_download
+
+    parser = _Parser(prog=f"{PROG} data", description="Binance public data files for replays.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="download")
+    add_download_arguments(
+        actions.add_parser("download", help="fetch klines or aggTrades files and verify their checksums")
+    )
+    args = parser.parse_args(argv)
+    try:
+        return run_download(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except DownloadError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -72,3 +72,22 @@ class ManualClock:
 
     def set(self, now_ms: int) -> None:
         self._now = max(self._now, now_ms)
+
+
+class ReplayClock(ManualClock):
+    """The data's time in a replay: the replay moves it along the timestamps it delivers.
+
+    `pace` is the requested multiple of real time (None: as fast as the CPU allows); `speed` is the one
+    measured so far, so rates per wall second stay right either way. `progress` (0..1) is shown in the label.
+    """
+
+    def __init__(self, start_ms: int, pace: float | None = None) -> None:
+        super().__init__(start_ms)
+        self.pace = pace
+        self.speed = pace or 1.0
+        self.progress = 0.0
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        pace = "max" if self.pace is None else f"{self.pace:g}×"
+        return f"REPLAY {pace} {self.progress * 100:.0f}%"

@@ -89,6 +89,8 @@ class RuntimeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Seconds without a trade before the STALE banner.
     stale_after_s: Positive = 10.0
     state_dir: str = ""
+    # Write the market stream (trades, mark prices) to this file for `casino-tui replay` ("" = no recording).
+    record: str = ""
 
 
 class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -300,6 +302,8 @@ snapshot_interval_s = 5.0
 stale_after_s = 10.0
 # Where journal, snapshots, logs and reports go ("" = the platform's state directory).
 state_dir = ""
+# Record the market stream to this file (gzip msgpack) for `casino-tui replay` ("" = no recording).
+record = ""
 
 [metrics]
 enabled = false

@@ -42,14 +42,18 @@ def run_console(
     timeout: float | None = None,
     early: EarlySignals | None = None,
 ) -> int:
+    start_pool_helpers(config)
+    return asyncio.run(_console(config, paths, logs, timeout, early))
+
+
+def start_pool_helpers(config: Config) -> None:
+    """With the process pool, start the forkserver (and its resource tracker) while stdio are still real:
+    once Textual has replaced them, spawning the helper fails with "bad value(s) in fds_to_keep"."""
     if config.sensors.executor == "pool":
-        # Start the forkserver (and its resource tracker) while stdio are still real: once Textual has
-        # replaced them, spawning the helper fails with "bad value(s) in fds_to_keep".
         from multiprocessing import forkserver, resource_tracker
 
         resource_tracker.ensure_running()
         forkserver.ensure_running()
-    return asyncio.run(_console(config, paths, logs, timeout, early))
 
 
 def console_app(runtime: Runtime, config: Config) -> CasinoApp:

@@ -68,6 +68,8 @@ class DecisionPath:
         self.croupier: Croupier | None = None  # set by start_trading
         self.decisions = 0
         self.errors = 0
+        # Timeframes whose candles the sensors never see: a replay's data is coarser than them (not made up).
+        self.unavailable_timeframes: frozenset[str] = frozenset()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def warm(self, history: Mapping[str, Mapping[str, list[Candle]]]) -> None:
@@ -94,7 +96,7 @@ class DecisionPath:
 
     def on_candles(self, timeframe: str, open_ms: int, candles: list[Candle]) -> None:
         """The Engine's candle consumer: one boundary's closed candles to the sensors."""
-        if self.sensors is not None:
+        if self.sensors is not None and timeframe not in self.unavailable_timeframes:
             self.sensors.submit(timeframe, open_ms, candles)
 
     def on_votes(self, batch: VoteBatch) -> None:
@@ -148,6 +150,11 @@ class DecisionPath:
                 await asyncio.sleep(0)
                 if not self._tasks:
                     return
+
+    @property
+    def has_entries_in_flight(self) -> bool:
+        """Entries started and not done yet (a replay settles until there are none)."""
+        return bool(self._tasks)
 
     async def finish_entries(self) -> None:
         """Wait for the entries already started (shutdown: they end before the exit check)."""

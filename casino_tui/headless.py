@@ -33,13 +33,14 @@ async def run_headless(
     *,
     early: EarlySignals | None = None,
     confirm_live: bool = False,
+    runtime: Runtime | None = None,
 ) -> Runtime:
     """Run until a signal or the timeout; returns the stopped runtime (its `report_path` is set).
 
     `confirm_live` is the operator's go-ahead checked by the CLI (`--confirm-live`): without it a LIVE
-    runtime streams market data and never trades.
+    runtime streams market data and never trades. `runtime` is one built by the caller (a replay).
     """
-    runtime = Runtime(config, paths=paths, log_setup=logs)
+    runtime = runtime or Runtime(config, paths=paths, log_setup=logs)
     if confirm_live:
         runtime.confirm_live()
     loop = asyncio.get_running_loop()

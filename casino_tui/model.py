@@ -266,6 +266,7 @@ class TradingMode(enum.StrEnum):
     PAPER = "PAPER"  # the simulated exchange, or a loopback sandbox: no real money
     TESTNET = "TESTNET"  # Binance's futures testnet
     LIVE = "LIVE"  # production Binance, asked for with --live and confirmed by the operator
+    REPLAY = "REPLAY"  # historical data through the sim matching engine (`casino-tui replay`)
 
 
 class JournalKind(enum.StrEnum):

@@ -32,12 +32,13 @@ from casino_tui.engine.recovery import Restored, recover_with_exchange
 from casino_tui.engine.report import SweepOutcome
 from casino_tui.engine.retries import StopWhileWaiting, past_open_breakers
 from casino_tui.engine.state import PersistedState, capture_state
+from casino_tui.exchange.replay.recorder import MarketRecorder, RecordingSink
 from casino_tui.exchange.sim.paper import PaperAccountError
 from casino_tui.healing import RESYNC, HealingJob
 from casino_tui.lifecycle import Lifecycle, RuntimeStatus
-from casino_tui.model import AccountUpdate, JournalKind, OrderUpdate, TradingMode
+from casino_tui.model import AccountUpdate, JournalKind, OrderUpdate, SymbolRules, TradingMode
 from casino_tui.paths import StatePaths
-from casino_tui.port import AuthError, Exchange
+from casino_tui.port import AuthError, Exchange, MarketSink
 from casino_tui.sensors.manager import SensorManager
 from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
 from casino_tui.startup import LiveGate, StartupError, checked_rules
@@ -95,6 +96,8 @@ class Runtime:
         # After a gap (reconnect, breaker back) the exchange re-reads the account; reconcile follows it.
         self.resync = HealingJob("reconcile after a gap", self._reconcile_after_gap, max_wait_s=10.0)
         self.metrics = MetricsServer(config.metrics, self) if config.metrics.enabled else None
+        self.recorder: MarketRecorder | None = None  # `--record PATH`: the market stream, for replays
+        self.rules: dict[str, SymbolRules] = {}  # the symbols' rules, once start-up has checked them
 
     @property
     def status(self) -> RuntimeStatus:
@@ -113,7 +116,7 @@ class Runtime:
                 await self.metrics.start()  # first: start-up itself is worth watching
             except MetricsError as exc:
                 raise StartupError(str(exc)) from None
-        rules = await checked_rules(self.exchange, self.symbols)
+        rules = self.rules = await checked_rules(self.exchange, self.symbols)
         if self.is_stopping:
             return
         try:
@@ -162,7 +165,7 @@ class Runtime:
         endpoint group it had backed off from): each step waits it out, and says so.
         """
         self.exchange.reopen_breakers(restored.breakers)
-        self.exchange.set_sinks(self.engine, self._user_events)
+        self.exchange.set_sinks(self._market_sink(), self._user_events)
         health, stopping = self.exchange.health, self._stop_requested
         try:
             await past_open_breakers(
@@ -188,7 +191,7 @@ class Runtime:
         streams: no order, no listenKey, no reconcile until the operator has said yes."""
         if self.live_gate.is_open or self.is_stopping:
             return not self.is_stopping
-        self.exchange.set_sinks(self.engine, self._user_events)
+        self.exchange.set_sinks(self._market_sink(), self._user_events)
         await self.exchange.start_market(self.symbols)
         if self.use_timers:
             self.heartbeat.start()
@@ -261,20 +264,27 @@ class Runtime:
             self.readout.balance = await self.exchange.balance()
         except Exception as exc:  # the report still gets written with the last known balance
             log.warning("final balance unavailable: %s", exc)
+        self.report_path, self.exit_code = self._write_report(tuple(unprotected))
+        await self._safe(self.decisions.stop())
+        await self._safe(self.exchange.stop())
+        if self.recorder is not None:
+            self.recorder.close()
+        self.save_state()
+        self.persistence.close()
+
+    def _write_report(self, unprotected: tuple[str, ...]) -> tuple[Path | None, int]:
+        """The session report (a replay writes its own instead): its path, None if not written, and the exit
+        code it implies. Called by the shutdown once the final balance is known."""
         paths = self.persistence.paths
-        self.report_path, self.exit_code = self.readout.write_report(
+        return self.readout.write_report(
             paths.reports if paths is not None else None,
             self.snapshot().counters,
             self.mode,
             exit_check=self.exit_check,
-            unprotected=tuple(unprotected),
+            unprotected=unprotected,
             open_positions=self.open_position_count,
             sweep=self.sweep_outcome,
         )
-        await self._safe(self.decisions.stop())
-        await self._safe(self.exchange.stop())
-        self.save_state()
-        self.persistence.close()
 
     async def _safe(self, work: Awaitable[T]) -> T | None:
         try:
@@ -285,6 +295,24 @@ class Runtime:
             return None
 
     # ----------------------------------------------------------------- events and the timer
+
+    def _market_sink(self) -> MarketSink:
+        """The engine, behind the recorder when `runtime.record` names a file."""
+        if not self.config.runtime.record:
+            return self.engine
+        if self.recorder is None:
+            path = Path(self.config.runtime.record)
+            try:
+                self.recorder = MarketRecorder(
+                    path,
+                    exchange=self.exchange.name,
+                    symbols=self.symbols,
+                    rules=self.rules,
+                    started_ms=self.clock.now_ms(),
+                )
+            except OSError as exc:
+                raise StartupError(f"--record: cannot write {path}: {exc.strerror}") from None
+        return RecordingSink(self.engine, self.recorder)
 
     def _entry_refusal(self) -> str:
         """Why a decision may not open a bracket now ("" when it may)."""

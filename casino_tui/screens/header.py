@@ -18,7 +18,12 @@ from casino_tui.screens import cells
 from casino_tui.snapshot import HeaderView
 
 _S = RuntimeStatus
-MODE_CLASSES = {TradingMode.PAPER: "-paper", TradingMode.TESTNET: "-testnet", TradingMode.LIVE: "-live"}
+MODE_CLASSES = {
+    TradingMode.PAPER: "-paper",
+    TradingMode.TESTNET: "-testnet",
+    TradingMode.LIVE: "-live",
+    TradingMode.REPLAY: "-paper",  # no real money either
+}
 STATUS_CLASSES = {
     _S.STARTING: "-busy",
     _S.UNCONFIRMED: "-busy",

@@ -71,6 +71,13 @@ RUNS = {
         frozenset({"protect_p50_ms", "protect_p99_ms", "entry_ack_p99_ms", "swept_flat"}),
         lambda r: r["brackets"] == 3 and r["failed"] == 0 and r["swept_flat"],
     ),
+    "replay": Run(
+        "replay.py",
+        ("--tiny",),
+        frozenset({"ticks_per_s", "replay_ticks_per_s", "peak_rss_mb", "rss_growth_pct"}),
+        # Every generated trade was read (warm-up plus replay), candles closed, nothing failed.
+        lambda r: r["ticks"] == 60_000 and r["replayed_ticks"] > 0 and r["candles_closed"] > 0 and r["errors"] == 0,
+    ),
     "chaos": Run(
         "chaos.py",
         ("--kills", "1", "--seed", "3"),

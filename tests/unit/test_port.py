@@ -9,9 +9,11 @@ import inspect
 import pytest
 from fakes import FakeExchange
 
-from casino_tui.clock import ManualClock
+from casino_tui.clock import ManualClock, ReplayClock
 from casino_tui.config import ExchangeConfig, SimConfig
 from casino_tui.exchange.binance.connector import BinanceExchange
+from casino_tui.exchange.replay.exchange import ReplayExchange
+from casino_tui.exchange.replay.sources import ReplaySource
 from casino_tui.exchange.sim.exchange import SimExchange
 from casino_tui.port import Exchange
 
@@ -23,7 +25,15 @@ def adapters() -> list[object]:
         SimExchange(SimConfig(), ["BTCUSDT"], clock),
         BinanceExchange(config, "key", "secret", clock, testnet=False, seed=1),
         FakeExchange({"BTCUSDT": 100.0}),
+        ReplayExchange(empty_source(), SimConfig(), ReplayClock(1_700_000_000_000)),
     ]
+
+
+def empty_source() -> ReplaySource:
+    """A replay source holding one symbol and no data (the port's shape does not need any)."""
+    rules = SimExchange(SimConfig(), ["BTCUSDT"], ManualClock()).market.rules
+    t0 = 1_700_000_000_000
+    return ReplaySource([], [], rules, {"BTCUSDT": None}, t0, t0, t0, t0 + 1)
 
 
 @pytest.mark.parametrize("adapter", adapters(), ids=lambda a: type(a).__name__)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections import deque
 from collections.abc import Callable, KeysView, Mapping
 
 import msgspec
@@ -92,6 +93,7 @@ class MatchingEngine:
         *,
         leverage: int = 5,
         maker_fee: float | None = None,
+        finished_kept: int | None = None,
     ) -> None:
         self.rules = rules
         self.taker_fee = taker_fee
@@ -113,6 +115,9 @@ class MatchingEngine:
         # Symbols with resting orders only: a trade of any other symbol costs one dict lookup.
         self._watch: dict[str, list[_Resting]] = {}
         self._ids = 0
+        # With a bound (long replays), only the newest finished orders stay known to `get_order`.
+        self._finished_kept = finished_kept
+        self._finished: deque[tuple[bool, tuple[str, str]]] = deque()
 
     # -- market data -----------------------------------------------------------------------------------
 
@@ -411,10 +416,24 @@ class MatchingEngine:
 
     def _record(self, update: OrderUpdate) -> None:
         book = self._algos if update.is_conditional else self._orders
-        book[(update.symbol, update.client_id)] = update
+        key = (update.symbol, update.client_id)
+        book[key] = update
+        if self._finished_kept is not None and update.status.is_final:
+            self._forget_finished(update.is_conditional, key)
         resting = self._open.get((update.symbol, update.client_id, update.is_conditional))
         if resting is not None:
             resting.state = update
+
+    def _forget_finished(self, conditional: bool, key: tuple[str, str]) -> None:
+        """Note a finished order; past the bound, drop the oldest finished one (unless its id was reused)."""
+        finished = self._finished
+        finished.append((conditional, key))
+        while len(finished) > (self._finished_kept or 0):
+            old_conditional, old_key = finished.popleft()
+            book = self._algos if old_conditional else self._orders
+            old = book.get(old_key)
+            if old is not None and old.status.is_final:
+                del book[old_key]
 
     def _emit(self, event: MatchingEvent) -> None:
         for listener in self.listeners:

@@ -1,0 +1,1 @@
+"""Backtests: the runtime driven by a replay, and the report it writes."""
