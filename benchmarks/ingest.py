@@ -104,7 +104,9 @@ class SensorSink:
         try:
             await asyncio.wait_for(self.manager.flush(), FLUSH_TIMEOUT_S)
         except TimeoutError:
-            raise SystemExit(f"sensor batches still pending after {FLUSH_TIMEOUT_S:g}s: the run is broken") from None
+            raise SystemExit(
+                f"sensor batches still pending after {FLUSH_TIMEOUT_S:g}s: the run is broken"
+            ) from None
 
     async def stop(self) -> None:
         await self.manager.stop()
@@ -181,7 +183,9 @@ async def measure(args: argparse.Namespace, symbols: list[str], frames: list[byt
         if sensors is not None:
             await sensors.start()
 
-        def on_candles(tf: str, open_ms: int, candles: list[Candle], sink: SensorSink | None = sensors) -> None:
+        def on_candles(
+            tf: str, open_ms: int, candles: list[Candle], sink: SensorSink | None = sensors
+        ) -> None:
             batches.append((tf, open_ms, len(candles)))
             if sink is not None:
                 sink.submit(tf, open_ms, candles)

@@ -294,7 +294,9 @@ class CasinoApp(App[None]):
             if self.control.open_position_count > 0:
                 self.action_quit_console()
             else:
-                question = ConfirmScreen("Quit", "The sweep has ended with no open position. Quit now?", danger=False)
+                question = ConfirmScreen(
+                    "Quit", "The sweep has ended with no open position. Quit now?", danger=False
+                )
                 self.push_screen(question, lambda yes: self._stop(sweep=None) if yes else None)
 
     def action_reconcile(self) -> None:

@@ -51,7 +51,9 @@ async def run_checks(exchange: Exchange, symbols: list[str]) -> list[CheckResult
         server = await exchange.server_time_ms()
         after = time.time_ns() // 1_000_000
         skew = server - (before + after) // 2
-        return abs(skew) < MAX_SKEW_MS, f"local clock {-skew:+d} ms from the exchange's (limit ±{MAX_SKEW_MS})"
+        return abs(
+            skew
+        ) < MAX_SKEW_MS, f"local clock {-skew:+d} ms from the exchange's (limit ±{MAX_SKEW_MS})"
 
     async def key() -> tuple[bool, str]:
         await exchange.balance()

@@ -19,7 +19,9 @@ def _parse(spec: str) -> tuple[str, int]:
     return name.strip(), int(count) if count.strip().isdigit() else 1
 
 
-_target: tuple[str, int] | None = _parse(os.environ["CASINO_CRASH_AT"]) if os.environ.get("CASINO_CRASH_AT") else None
+_target: tuple[str, int] | None = (
+    _parse(os.environ["CASINO_CRASH_AT"]) if os.environ.get("CASINO_CRASH_AT") else None
+)
 _seen: dict[str, int] = {}
 
 

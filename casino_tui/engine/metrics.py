@@ -28,11 +28,26 @@ log = logging.getLogger("casino.metrics")
 
 # Each family: (name, help, type, label names). Counter names carry no `_total`; the exposition adds it.
 FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("casino_info", "Mode, exchange and clock of this runtime (always 1)", "gauge", ("mode", "exchange", "clock")),
+    (
+        "casino_info",
+        "Mode, exchange and clock of this runtime (always 1)",
+        "gauge",
+        ("mode", "exchange", "clock"),
+    ),
     ("casino_status", "1 for the runtime's current status, 0 for the others", "gauge", ("status",)),
     ("casino_trades", "Fills of casino orders", "counter", ()),
-    ("casino_api_errors", "Exchange requests that failed, as the exchange adapter counts them", "counter", ()),
-    ("casino_errors", "Every error the console's header counts (API, engine, journal, logged errors)", "counter", ()),
+    (
+        "casino_api_errors",
+        "Exchange requests that failed, as the exchange adapter counts them",
+        "counter",
+        (),
+    ),
+    (
+        "casino_errors",
+        "Every error the console's header counts (API, engine, journal, logged errors)",
+        "counter",
+        (),
+    ),
     ("casino_positions_open", "Open positions", "gauge", ()),
     ("casino_balance_usdt", "Wallet balance in USDT (realised PnL and fees included)", "gauge", ()),
     ("casino_equity_usdt", "Wallet balance plus unrealised PnL, in USDT", "gauge", ()),
@@ -43,9 +58,19 @@ FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("casino_candles_closed", "Candles closed by the engine", "counter", ()),
     ("casino_loop_lag_seconds", "Event-loop lag at the runtime timer's last step", "gauge", ()),
     ("casino_ticks", "Trades received per symbol", "counter", ("symbol",)),
-    ("casino_stream_age_seconds", "Seconds (wall) since the symbol's last trade arrived", "gauge", ("symbol",)),
+    (
+        "casino_stream_age_seconds",
+        "Seconds (wall) since the symbol's last trade arrived",
+        "gauge",
+        ("symbol",),
+    ),
     ("casino_market_data_stale", "1 while the STALE banner is up (no trades on any symbol)", "gauge", ()),
-    ("casino_breaker_state", "Circuit breaker per group: 0 closed, 1 half-open, 2 open", "gauge", ("breaker",)),
+    (
+        "casino_breaker_state",
+        "Circuit breaker per group: 0 closed, 1 half-open, 2 open",
+        "gauge",
+        ("breaker",),
+    ),
     ("casino_breaker_failures", "Consecutive failures the breaker has counted", "gauge", ("breaker",)),
     ("casino_used_weight_1m", "Request weight used in the current minute", "gauge", ()),
     ("casino_weight_limit_1m", "Request weight allowed per minute", "gauge", ()),
@@ -53,19 +78,39 @@ FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("casino_order_count", "Orders sent in the window", "gauge", ("window",)),
     ("casino_order_limit", "Orders allowed in the window", "gauge", ("window",)),
     ("casino_order_headroom", "Orders left in the window", "gauge", ("window",)),
-    ("casino_shard_up", "1 while the sensor shard's worker runs, 0 while it is down or re-warming", "gauge", ("shard",)),
+    (
+        "casino_shard_up",
+        "1 while the sensor shard's worker runs, 0 while it is down or re-warming",
+        "gauge",
+        ("shard",),
+    ),
     ("casino_shard_restarts", "Restarts of the sensor shard's worker", "counter", ("shard",)),
     ("casino_shard_latency_seconds", "The shard's latest batch latency", "gauge", ("shard",)),
     ("casino_brackets", "Active brackets by state", "gauge", ("state",)),
     ("casino_brackets_opened", "Brackets opened", "counter", ()),
     ("casino_brackets_closed", "Brackets closed", "counter", ()),
-    ("casino_unprotected_positions", "Filled positions whose stop-loss the exchange has not acknowledged", "gauge", ()),
-    ("casino_sweeps", "Emergency sweeps by outcome (flat: the exchange confirmed flat)", "counter", ("outcome",)),
+    (
+        "casino_unprotected_positions",
+        "Filled positions whose stop-loss the exchange has not acknowledged",
+        "gauge",
+        (),
+    ),
+    (
+        "casino_sweeps",
+        "Emergency sweeps by outcome (flat: the exchange confirmed flat)",
+        "counter",
+        ("outcome",),
+    ),
     ("casino_reconciles", "Applied reconciles (start-up, after a gap, on command)", "counter", ()),
     ("casino_reconcile_differences", "Differences applied reconciles found and handled", "counter", ()),
     ("casino_orders_sent", "Orders the executor sent and had answered", "counter", ()),
     ("casino_order_rejections", "Orders the exchange rejected", "counter", ()),
-    ("casino_order_unknown_outcomes", "Requests whose outcome was unknown and had to be looked up", "counter", ()),
+    (
+        "casino_order_unknown_outcomes",
+        "Requests whose outcome was unknown and had to be looked up",
+        "counter",
+        (),
+    ),
 )
 # The histogram observed by the executor (not in FAMILIES: it is a live prometheus-client metric).
 ORDER_DURATION = "casino_order_execution_duration_seconds"
@@ -185,7 +230,9 @@ class RuntimeCollector(Collector):
         v.each("casino_brackets", ((s.value, sum(b.state is s for b in active)) for s in _ACTIVE_STATES))
         v.set("casino_unprotected_positions", sum(b.is_at_risk for b in active))
         if croupier is not None:
-            v.each("casino_sweeps", (("flat", croupier.sweeps_flat), ("incomplete", croupier.sweeps_incomplete)))
+            v.each(
+                "casino_sweeps", (("flat", croupier.sweeps_flat), ("incomplete", croupier.sweeps_incomplete))
+            )
             v.set("casino_reconciles", croupier.reconciles)
             v.set("casino_reconcile_differences", croupier.reconcile_differences)
             executor = croupier.executor

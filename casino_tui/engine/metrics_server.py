@@ -59,7 +59,9 @@ class MetricsServer:
             sock = socket.create_server((self.config.host, self.config.port), family=family)
         except OSError as exc:
             why = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise MetricsError(f"metrics: cannot listen on {self.config.host}:{self.config.port}: {why}") from None
+            raise MetricsError(
+                f"metrics: cannot listen on {self.config.host}:{self.config.port}: {why}"
+            ) from None
         self.port = sock.getsockname()[1]
         server = _Server(
             uvicorn.Config(

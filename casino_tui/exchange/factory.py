@@ -37,7 +37,9 @@ def build_exchange(config: Config, clock: Clock) -> Exchange:
         try:
             return SimExchange(config.sim, list(config.symbols), clock, leverage=config.trading.leverage)
         except ValueError as exc:  # "unknown symbol: FOOUSDT"
-            raise ExchangeSetupError(f"{exc} (the simulated exchange lists {', '.join(SIM_SYMBOLS)})") from None
+            raise ExchangeSetupError(
+                f"{exc} (the simulated exchange lists {', '.join(SIM_SYMBOLS)})"
+            ) from None
     from casino_tui.exchange.binance.connector import BinanceExchange
 
     testnet = config.exchange.name == "binance-testnet"

@@ -88,9 +88,7 @@ class HeaderBar(Horizontal):
         self._set("header-metrics", metrics_markup(header))
         self._set("header-clock", f"{cells.utc_clock(header.clock_ms)} {escape(header.clock_label)}")
 
-    def _set(
-        self, widget_id: str, text: str, css_class: str = "", classes: Iterable[str] = ()
-    ) -> None:
+    def _set(self, widget_id: str, text: str, css_class: str = "", classes: Iterable[str] = ()) -> None:
         if self._texts.get(widget_id) == text:
             return
         self._texts[widget_id] = text

@@ -219,7 +219,9 @@ class SensorManager:
             close_ms = self._last_ms.get(tf)
             if close_ms is None:
                 continue
-            batch = _Batch(tf, close_ms, n, len(self._columns[tf]), self._last_close[tf].copy(), len(self._shards))
+            batch = _Batch(
+                tf, close_ms, n, len(self._columns[tf]), self._last_close[tf].copy(), len(self._shards)
+            )
             self._pending.append(batch)
             sent_at = time.perf_counter()
             for shard in self._shards:

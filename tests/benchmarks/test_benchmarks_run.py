@@ -76,7 +76,9 @@ RUNS = {
         ("--tiny",),
         frozenset({"ticks_per_s", "replay_ticks_per_s", "peak_rss_mb", "rss_growth_pct"}),
         # Every generated trade was read (warm-up plus replay), candles closed, nothing failed.
-        lambda r: r["ticks"] == 60_000 and r["replayed_ticks"] > 0 and r["candles_closed"] > 0 and r["errors"] == 0,
+        lambda r: (
+            r["ticks"] == 60_000 and r["replayed_ticks"] > 0 and r["candles_closed"] > 0 and r["errors"] == 0
+        ),
     ),
     "chaos": Run(
         "chaos.py",

@@ -124,7 +124,9 @@ def test_sweep_then_sigterm_finishes_the_sweep_and_exits_flat(tmp_path):
 
     assert code == 0, err
     report = check_report(lines[-1])
-    assert (report["sweep"], report["unprotected_at_exit"], report["open_positions"]) == ("flat", 0, 0), report
+    assert (report["sweep"], report["unprotected_at_exit"], report["open_positions"]) == ("flat", 0, 0), (
+        report
+    )
     assert report["exit_code"] == 0 and report["brackets_closed"] == report["brackets_opened"] >= 1
     assert any("shutdown: flat on the exchange (no position, no open order)" in line for line in lines)
     assert not any("stay protected" in line for line in lines)

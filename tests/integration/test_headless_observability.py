@@ -29,7 +29,9 @@ def start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def read_json_until(proc: subprocess.Popen[str], needle: str, seen: list[dict], deadline_s: float = 90) -> dict:
+def read_json_until(
+    proc: subprocess.Popen[str], needle: str, seen: list[dict], deadline_s: float = 90
+) -> dict:
     """Read JSON log lines until one whose message contains `needle`; returns that record."""
     assert proc.stdout is not None
     deadline = time.monotonic() + deadline_s

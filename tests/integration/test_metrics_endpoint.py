@@ -16,7 +16,12 @@ from casino_tui.runtime import Runtime, StartupError
 
 QUICK = {"sensors": {"executor": "inline"}, "player": {"cooldown_s": 0.0}}
 # The seed's names; its fifth, the order execution histogram, has samples once an order has been sent.
-SEED_NAMES = ("casino_trades_total", "casino_api_errors_total", "casino_positions_open", "casino_balance_usdt")
+SEED_NAMES = (
+    "casino_trades_total",
+    "casino_api_errors_total",
+    "casino_positions_open",
+    "casino_balance_usdt",
+)
 
 
 def build(metrics: dict[str, object] | None = None, env: dict[str, str] | None = None) -> Runtime:

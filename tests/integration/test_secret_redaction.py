@@ -84,7 +84,9 @@ async def test_runtime_hides_the_key_the_secret_and_the_listen_key_it_minted_in_
         paths = state_paths(tmp_path, "binance").ensure()
         logs = LogSetup(paths.log_file, stdout=False)
         exchange = BinanceExchange(config.exchange, API_KEY, SECRET, clock, testnet=False, seed=1)
-        runtime = Runtime(config, paths=paths, exchange=exchange, clock=clock, log_setup=logs, use_timers=False)
+        runtime = Runtime(
+            config, paths=paths, exchange=exchange, clock=clock, log_setup=logs, use_timers=False
+        )
         task = asyncio.create_task(runtime.run())
         try:
             loop = asyncio.get_running_loop()
@@ -199,7 +201,14 @@ def test_a_session_against_the_sandbox_writes_no_key_secret_or_listen_key_anywhe
     state = tmp_path / "state"
     engine = subprocess.Popen(
         [sys.executable, "-m", "casino_tui.cli", "--headless", "--config", str(config)]
-        + ["--exchange", "binance", "--rest-url", sandbox_url, "--ws-url", sandbox_url.replace("http", "ws", 1)]
+        + [
+            "--exchange",
+            "binance",
+            "--rest-url",
+            sandbox_url,
+            "--ws-url",
+            sandbox_url.replace("http", "ws", 1),
+        ]
         + ["--state-dir", str(state)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -233,7 +242,9 @@ def test_a_session_against_the_sandbox_writes_no_key_secret_or_listen_key_anywhe
     secrets.update({f"listenKey {key[:6]}…": key for key in listen_keys})
     written = {path: path.read_bytes() for path in state.rglob("*") if path.is_file()}
     kinds = {path.parent.name for path in written}
-    assert {"logs", "snapshots", "reports"} <= kinds, f"the session wrote too little to check: {sorted(written)}"
+    assert {"logs", "snapshots", "reports"} <= kinds, (
+        f"the session wrote too little to check: {sorted(written)}"
+    )
     log_text = b"".join(data for path, data in written.items() if path.parent.name == "logs")
     assert b"-> PROTECTED" in log_text and b"stream user disconnected" in log_text
     found = {str(path.relative_to(state)): leaks(data, secrets) for path, data in written.items()}

@@ -138,7 +138,9 @@ def permission_denied(tmp_path: Path) -> Callable[[], None] | None:
 def test_a_journal_the_user_may_not_open_exits_2_and_stays_byte_for_byte(tmp_path, permission_denied, denied):
     paths = state_paths(tmp_path, "sim").ensure()
     journal = Journal(paths.journal)
-    journal.append(JournalKind.BRACKET, {"id": "b0001", "state": "PROTECTED"}, symbol="BTCUSDT", ref="b0001").result()
+    journal.append(
+        JournalKind.BRACKET, {"id": "b0001", "state": "PROTECTED"}, symbol="BTCUSDT", ref="b0001"
+    ).result()
     journal.close()
     before = paths.journal.read_bytes()
     paths.lock.touch()  # the lock and the log file stay usable: only the journal is refused

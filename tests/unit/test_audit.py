@@ -25,7 +25,9 @@ def sim_session(
     start = clock.now_ms()
     for offset in offsets_ms:
         clock.set(start + offset)
-        journal.append(JournalKind.BRACKET, {"state": "PROTECTED"}, symbol="BTCUSDT", ref=f"e{offset}").result()
+        journal.append(
+            JournalKind.BRACKET, {"state": "PROTECTED"}, symbol="BTCUSDT", ref=f"e{offset}"
+        ).result()
     journal.close()
 
 

@@ -13,7 +13,13 @@ import pytest
 
 import casino_tui
 
-FACES = ("casino_tui.app", "casino_tui.console", "casino_tui.screens", "casino_tui.cli", "casino_tui.__main__")
+FACES = (
+    "casino_tui.app",
+    "casino_tui.console",
+    "casino_tui.screens",
+    "casino_tui.cli",
+    "casino_tui.__main__",
+)
 
 
 def headless_modules() -> list[str]:

@@ -11,7 +11,9 @@ from casino_tui.model import BracketState, CloseReason, Side
 class BracketMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.bracket = Bracket(id="B000001", seq=1, symbol="BTCUSDT", side=Side.BUY, qty=0.01, entry_client_id="e")
+        self.bracket = Bracket(
+            id="B000001", seq=1, symbol="BTCUSDT", side=Side.BUY, qty=0.01, entry_client_id="e"
+        )
         self.model = BracketState.PENDING_ENTRY
         self.path = [self.model]
 

@@ -87,4 +87,3 @@ def test_the_log_file_rotates_at_its_size_and_keeps_a_bounded_number_of_backups(
     assert kept == ["casino.log", "casino.log.1", "casino.log.2"]
     assert all((tmp_path / name).stat().st_size <= 2_000 for name in kept)
     assert "line 199" in path.read_text()  # the newest lines are in the live file
-

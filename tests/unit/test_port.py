@@ -43,7 +43,9 @@ def test_adapter_has_every_method_of_the_port_with_its_signature(adapter: object
             continue
         ours = getattr(adapter, name, None)
         assert ours is not None, f"{type(adapter).__name__} lacks {name}"
-        assert list(inspect.signature(ours).parameters) == list(inspect.signature(member).parameters)[1:], name
+        assert list(inspect.signature(ours).parameters) == list(inspect.signature(member).parameters)[1:], (
+            name
+        )
         assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(member), name
 
 

@@ -6,7 +6,12 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "casino_tui"
-PRODUCT_ENTRY_POINTS = ["casino_tui.cli", "casino_tui.headless", "casino_tui.runtime", "casino_tui.exchange.factory"]
+PRODUCT_ENTRY_POINTS = [
+    "casino_tui.cli",
+    "casino_tui.headless",
+    "casino_tui.runtime",
+    "casino_tui.exchange.factory",
+]
 
 
 def _sandbox_imports(tree: ast.AST) -> list[ast.stmt]:
@@ -14,7 +19,9 @@ def _sandbox_imports(tree: ast.AST) -> list[ast.stmt]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("casino_tui.sandbox"):
             found.append(node)
-        elif isinstance(node, ast.Import) and any(a.name.startswith("casino_tui.sandbox") for a in node.names):
+        elif isinstance(node, ast.Import) and any(
+            a.name.startswith("casino_tui.sandbox") for a in node.names
+        ):
             found.append(node)
     return found
 

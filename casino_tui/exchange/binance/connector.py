@@ -216,7 +216,9 @@ class BinanceExchange:
             rotate_after_s=self._rotate_after_s,
             use_proxy=not is_loopback_url(self.ws_url),
         )
-        await user.mint_key()  # a bad key (or an open user-stream breaker) fails here; a later call tries again
+        await (
+            user.mint_key()
+        )  # a bad key (or an open user-stream breaker) fails here; a later call tries again
         self.user = user
         task = asyncio.create_task(self.user.loop.run(), name="binance-user")
         self._tasks.append(task)
