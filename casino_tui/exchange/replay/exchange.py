@@ -24,9 +24,9 @@ from casino_tui.exchange.replay.kline_fills import KlineFills
 from casino_tui.exchange.replay.recorder import MarkPriceTick
 from casino_tui.exchange.replay.sources import ReplaySource
 from casino_tui.exchange.replay.warmup import MINUTE_MS, WarmupCandles
-from casino_tui.exchange.sim.matching import MatchingEngine, MatchingEvent
+from casino_tui.exchange.sim.matching import MatchingEngine
+from casino_tui.exchange.sim.user_events import UserEventQueue
 from casino_tui.model import (
-    AccountUpdate,
     Balance,
     Candle,
     OrderRequest,
@@ -77,7 +77,8 @@ class ReplayExchange:
             dict(source.rules), config.start_balance_usdt, config.taker_fee, config.slippage_bps, clock,
             leverage=leverage, finished_kept=FINISHED_ORDERS_KEPT,
         )  # fmt: skip
-        self.matching.listeners.append(self._on_matching_event)
+        self.user_events = UserEventQueue()
+        self.matching.listeners.append(self.user_events.push)
         has_klines = any(source.interval_ms.values())
         self.kline_fills = KlineFills(source.bar_at, self.matching.open_orders) if has_klines else None
         self._events: Iterator[Trade | MarkPriceTick] = source.events()
@@ -90,9 +91,6 @@ class ReplayExchange:
         self._last: dict[str, float] = {}
         self.delivered = 0  # trades replayed after the warm-up
         self._market_sink: MarketSink | None = None
-        self._user_sink: UserSink | None = None
-        self._pending: deque[MatchingEvent] = deque()
-        self._flush_scheduled = False
         self._order_times: deque[int] = deque()
 
     # -- warm-up ---------------------------------------------------------------------------------------
@@ -150,7 +148,7 @@ class ReplayExchange:
 
     @property
     def has_pending_events(self) -> bool:
-        return bool(self._pending)
+        return bool(self.user_events)
 
     def feed(self, until_ms: int) -> FeedStop:
         """Deliver the trades stamped before `until_ms` (matching first, then the market sink); see the module."""
@@ -161,7 +159,7 @@ class ReplayExchange:
         on_trade = sink.on_trade if sink is not None else _ignore
         watched = self.matching.watched_symbols
         check = self.matching.on_trade
-        pending = self._pending
+        pending = self.user_events
         fills = self.kline_fills
         swaps = fills.pending if fills is not None else {}
         last = self._last
@@ -245,7 +243,7 @@ class ReplayExchange:
     def set_sinks(self, market: MarketSink, user: UserSink) -> None:
         """Register the receivers of stream events; call before `start()`."""
         self._market_sink = market
-        self._user_sink = user
+        self.user_events.sink = user
 
     async def start(self, symbols: list[str]) -> None:
         """Report the streams up; nothing moves until the driver feeds the data."""
@@ -266,32 +264,9 @@ class ReplayExchange:
             for stream in ("market", "user"):
                 self._market_sink.on_stream_status(stream, False, "replay ended")
 
-    def _on_matching_event(self, event: MatchingEvent) -> None:
-        self._pending.append(event)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush_events()
-            return
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self.flush_events)
-
     def flush_events(self) -> None:
-        """Deliver every queued user event now, in order."""
-        self._flush_scheduled = False
-        sink = self._user_sink
-        while self._pending:
-            event = self._pending.popleft()
-            if sink is None:
-                continue
-            try:
-                if isinstance(event, AccountUpdate):
-                    sink.on_account_update(event)
-                else:
-                    sink.on_order_update(event)
-            except Exception:
-                log.exception("user sink failed on %s", type(event).__name__)
+        """Deliver every queued user event now, in order (tests, shutdown)."""
+        self.user_events.flush()
 
     # -- requests --------------------------------------------------------------------------------------
 

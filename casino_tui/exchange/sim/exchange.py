@@ -22,8 +22,9 @@ import msgspec
 from casino_tui.clock import Clock, ManualClock
 from casino_tui.config import SimConfig
 from casino_tui.exchange.sim.market import MarketState, SimMarket
-from casino_tui.exchange.sim.matching import AccountState, MatchingEngine, MatchingEvent
-from casino_tui.model import AccountUpdate, Balance, Candle, OrderRequest, OrderUpdate, Position, SymbolRules
+from casino_tui.exchange.sim.matching import AccountState, MatchingEngine
+from casino_tui.exchange.sim.user_events import UserEventQueue
+from casino_tui.model import Balance, Candle, OrderRequest, OrderUpdate, Position, SymbolRules
 from casino_tui.port import ExchangeHealth, KeyPermissions, MarketSink, OrderNotFoundError, UserSink
 
 log = logging.getLogger("casino.sim")
@@ -71,14 +72,12 @@ class SimExchange:
         )
         self.matching.set_last_prices(self.market.last_prices())
         self.matching.set_mark_prices(self.market.mark_prices())
-        self.matching.listeners.append(self._on_matching_event)
+        self.user_events = UserEventQueue()
+        self.matching.listeners.append(self.user_events.push)
         self.autorun = not isinstance(clock, ManualClock) if autorun is None else autorun
         self.pump_interval_s = pump_interval_s
         self._market_sink: MarketSink | None = None
-        self._user_sink: UserSink | None = None
         self._streamed: frozenset[str] | None = None  # None: every symbol of the market
-        self._pending: deque[MatchingEvent] = deque()
-        self._flush_scheduled = False
         self._task: asyncio.Task[None] | None = None
         self._next_mark_ms = clock.now_ms()
         self._order_times: deque[int] = deque()
@@ -91,7 +90,7 @@ class SimExchange:
     def set_sinks(self, market: MarketSink, user: UserSink) -> None:
         """Register the receivers of stream events; call before `start()`."""
         self._market_sink = market
-        self._user_sink = user
+        self.user_events.sink = user
 
     async def start(self, symbols: list[str]) -> None:
         """Stream trades of `symbols` (a subset of the constructor's) and user events; launch the pump if autorun."""
@@ -172,32 +171,9 @@ class SimExchange:
 
     # -- user events -----------------------------------------------------------------------------------
 
-    def _on_matching_event(self, event: MatchingEvent) -> None:
-        self._pending.append(event)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush_events()
-            return
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self.flush_events)
-
     def flush_events(self) -> None:
         """Deliver every queued user event now, in order (tests, shutdown)."""
-        self._flush_scheduled = False
-        sink = self._user_sink
-        while self._pending:
-            event = self._pending.popleft()
-            if sink is None:
-                continue
-            try:
-                if isinstance(event, AccountUpdate):
-                    sink.on_account_update(event)
-                else:
-                    sink.on_order_update(event)
-            except Exception:
-                log.exception("user sink failed on %s", type(event).__name__)
+        self.user_events.flush()
 
     # -- requests --------------------------------------------------------------------------------------
 
