@@ -48,13 +48,13 @@ def item_cells(item: ReconcileItem) -> tuple[str, ...]:
     )
 
 
-def summary_markup(report: ReconcileReport) -> str:
-    """What the exchange holds, in one line."""
+def summary_markup(report: ReconcileReport, clock_label: str = "UTC") -> str:
+    """What the exchange holds, in one line; the time is on the runtime clock, named as the header names it."""
     return (
         f"Exchange: {cells.count(report.positions, 'position')} · {cells.count(report.open_orders, 'open order')} · "
         f"{cells.count(report.open_conditional_orders, 'conditional order')} · "
         f"balance {cells.money(report.balance)} · "
-        f"checked {cells.utc_clock(report.ts_ms)} UTC"
+        f"checked {cells.utc_clock(report.ts_ms)} {escape(clock_label)}"
     )
 
 
@@ -152,4 +152,4 @@ class ReconcileScreen(ModalScreen[None]):
             found = cells.count(len(report.items), "difference")
             status = f"[{cells.YELLOW}]{found}[/] — press a to apply the proposed actions, esc to close"
         self._set_busy(False, status)
-        self.query_one("#reconcile-summary", Static).update(summary_markup(report))
+        self.query_one("#reconcile-summary", Static).update(summary_markup(report, self.control.snapshot().header.clock_label))
