@@ -152,4 +152,6 @@ class ReconcileScreen(ModalScreen[None]):
             found = cells.count(len(report.items), "difference")
             status = f"[{cells.YELLOW}]{found}[/] — press a to apply the proposed actions, esc to close"
         self._set_busy(False, status)
-        self.query_one("#reconcile-summary", Static).update(summary_markup(report, self.control.snapshot().header.clock_label))
+        self.query_one("#reconcile-summary", Static).update(
+            summary_markup(report, self.control.snapshot().header.clock_label)
+        )
