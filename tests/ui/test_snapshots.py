@@ -45,6 +45,16 @@ class TestConsole:
         fake.set_stale("no trade for 12s on 8 streams")
         assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
 
+    def test_after_a_sweep_80x24(self, snap_compare) -> None:
+        """The swept brackets are CLOSED(SWEEP) in the snapshot; the pane lists none and says 0 open."""
+        fake = FakeRuntime()
+
+        async def swept(pilot: Pilot[None]) -> None:
+            await fake.sweep()
+            await refreshed(pilot)
+
+        assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=swept)
+
 
 class TestModals:
     def test_sweep_confirmation_120x40(self, snap_compare, make_app) -> None:
