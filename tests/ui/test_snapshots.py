@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from casino_tui.app import CasinoApp
+from casino_tui.lifecycle import RuntimeStatus
 from casino_tui.model import TradingMode
 from tests.ui.fake_runtime import FakeRuntime
 from tests.ui.pilot_support import start
@@ -54,6 +55,12 @@ class TestConsole:
             await refreshed(pilot)
 
         assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=swept)
+
+    def test_recovering_80x24(self, snap_compare) -> None:
+        """While the runtime settles with the exchange the header reads ◌ RECOVERING."""
+        fake = FakeRuntime()
+        fake.status = RuntimeStatus.RECOVERING
+        assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
 
 
 class TestModals:
