@@ -143,6 +143,7 @@ class FakeRuntime:
     def __init__(self, *, mode: TradingMode = TradingMode.PAPER, with_positions: bool = True) -> None:
         self.mode = mode
         self.status = RuntimeStatus.RUNNING
+        self.progress = ""  # the start-up phase the header shows instead of its figures
         self._paused = False
         self._seq = 0
         self.clock_ms = CLOCK_MS
@@ -231,6 +232,7 @@ class FakeRuntime:
             is_stale=self.is_stale,
             stale_reason=self.stale_reason,
             open_orders=self.open_orders,
+            progress=self.progress,
         )
         streams = tuple(
             StreamRow(

@@ -304,3 +304,18 @@ async def test_the_header_reads_recovering_while_the_runtime_recovers(make_app, 
         app.refresh_from_snapshot()
         await pilot.pause()
         assert header_status(app) == "● RUNNING"
+
+
+async def test_during_start_up_the_header_shows_the_phase_instead_of_its_figures(
+    make_app, fake: FakeRuntime
+) -> None:
+    fake.status, fake.progress = RuntimeStatus.STARTING, "loading history 12/48"
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(app, pilot)
+        metrics = plain(app.console_screen.query_one("#header-metrics", Static))
+        assert metrics == "loading history 12/48…"
+        fake.status, fake.progress = RuntimeStatus.RUNNING, ""
+        app.refresh_from_snapshot()
+        await pilot.pause()
+        assert plain(app.console_screen.query_one("#header-metrics", Static)).startswith("Eq ")

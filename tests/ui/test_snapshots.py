@@ -57,9 +57,10 @@ class TestConsole:
         assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=swept)
 
     def test_recovering_80x24(self, snap_compare) -> None:
-        """While the runtime settles with the exchange the header reads ◌ RECOVERING."""
+        """While the runtime settles with the exchange the header reads ◌ RECOVERING and the phase."""
         fake = FakeRuntime()
         fake.status = RuntimeStatus.RECOVERING
+        fake.progress = "recovering"
         assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
 
 
