@@ -72,6 +72,7 @@ class CasinoApp(App[None]):
             id="console.log_level",
             tooltip="Cycle ALL/INFO/WARNING/ERROR",
         ),
+        Binding("f", "follow_logs", "Follow logs", show=False, id="console.follow_logs"),
         Binding(
             "question_mark", "help", "Help", key_display="?", id="console.help", tooltip="List every key"
         ),
@@ -305,6 +306,9 @@ class CasinoApp(App[None]):
     def action_cycle_log_level(self) -> None:
         self.console_screen.logs.cycle_filter()
 
+    def action_follow_logs(self) -> None:
+        self.console_screen.logs.follow()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))
 
@@ -323,6 +327,7 @@ class CasinoApp(App[None]):
         extras = [
             ("enter", "Sensors", "In Consensus: the symbol's sensor votes"),
             ("tab", "Next pane", "Move between tables (shift+tab back)"),
+            ("f", "Follow logs", "Logs back to the newest line after scrolling up"),
             ("ctrl+p", "Commands", "Search every action"),
             ("ctrl+c", "Quit", "Same as q"),
         ]

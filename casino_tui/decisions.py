@@ -30,14 +30,19 @@ WARMUP_CANDLES = 300
 History = dict[str, dict[str, list[Candle]]]  # timeframe → symbol → candles, oldest first
 
 
-async def load_history(exchange: Exchange, symbols: list[str], end_ms: int) -> History:
-    """WARMUP_CANDLES closed candles per symbol and timeframe, ending before `end_ms`."""
+async def load_history(
+    exchange: Exchange, symbols: list[str], end_ms: int, on_loaded: Callable[[], None] | None = None
+) -> History:
+    """WARMUP_CANDLES closed candles per symbol and timeframe, ending before `end_ms`; `on_loaded` is called
+    as each series arrives (start-up progress)."""
     history: History = {tf: {} for tf in TIMEFRAMES}
 
     async def one(tf: str, symbol: str) -> None:
         history[tf][symbol] = await retries.read(
             lambda: exchange.klines(symbol, tf, WARMUP_CANDLES, end_ms=end_ms)
         )
+        if on_loaded is not None:
+            on_loaded()
 
     await asyncio.gather(*(one(tf, s) for tf in TIMEFRAMES for s in symbols))
     return history

@@ -64,7 +64,12 @@ class Readout:
                 self.balance = balance
 
     def snapshot(
-        self, mode: TradingMode, status: RuntimeStatus, croupier: Croupier | None, errors: int
+        self,
+        mode: TradingMode,
+        status: RuntimeStatus,
+        croupier: Croupier | None,
+        errors: int,
+        progress: str = "",
     ) -> RuntimeSnapshot:
         """The view of everything now (a stale feed is news only while the runtime is ready)."""
         self._seq += 1
@@ -87,6 +92,7 @@ class Readout:
             stale_reason=reason,
             exchange=self._exchange.name,
             clock_label=self._clock.label,
+            progress=progress,
         )
         return RuntimeSnapshot(
             seq=self._seq,

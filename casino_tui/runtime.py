@@ -36,9 +36,10 @@ from casino_tui.exchange.replay.recorder import MarketRecorder, RecordingSink
 from casino_tui.exchange.sim.paper import PaperAccountError
 from casino_tui.healing import RESYNC, HealingJob
 from casino_tui.lifecycle import Lifecycle, RuntimeStatus
-from casino_tui.model import AccountUpdate, JournalKind, OrderUpdate, SymbolRules, TradingMode
+from casino_tui.model import TIMEFRAMES, AccountUpdate, JournalKind, OrderUpdate, SymbolRules, TradingMode
 from casino_tui.paths import StatePaths
 from casino_tui.port import AuthError, Exchange, MarketSink
+from casino_tui.progress import StartupPhase, StartupProgress
 from casino_tui.sensors.manager import SensorManager
 from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
 from casino_tui.startup import LiveGate, StartupError, checked_rules
@@ -98,6 +99,7 @@ class Runtime:
         self.metrics = MetricsServer(config.metrics, self) if config.metrics.enabled else None
         self.recorder: MarketRecorder | None = None  # `--record PATH`: the market stream, for replays
         self.rules: dict[str, SymbolRules] = {}  # the symbols' rules, once start-up has checked them
+        self.progress = StartupProgress()
 
     @property
     def status(self) -> RuntimeStatus:
@@ -128,11 +130,15 @@ class Runtime:
         log.info(
             "loading %d candles of history per timeframe for %d symbols", WARMUP_CANDLES, len(self.symbols)
         )
-        history = await load_history(self.exchange, self.symbols, self.clock.now_ms())
+        self.progress.enter(StartupPhase.LOADING_HISTORY, total=len(TIMEFRAMES) * len(self.symbols))
+        now_ms = self.clock.now_ms()
+        history = await load_history(self.exchange, self.symbols, now_ms, self.progress.step)
         if self.is_stopping:
             return
         self.engine.seed(history["1m"])
+        self.progress.enter(StartupPhase.WARMING_SENSORS)
         await self.decisions.warm(history)
+        self.progress.enter(StartupPhase.DONE)  # LIVE waits for the operator here, and says so itself
         if not await self._cleared_to_trade():
             return
         journal = self.persistence.journal
@@ -145,6 +151,7 @@ class Runtime:
                 return
         except AuthError as exc:
             raise StartupError(f"{self.exchange.name} refused the API key: {exc}") from None
+        self.progress.enter(StartupPhase.DONE)
         self.lifecycle.move(RuntimeStatus.PAUSED if self._paused else RuntimeStatus.RUNNING)
         if self.use_timers:
             self.heartbeat.start()
@@ -167,6 +174,7 @@ class Runtime:
         self.exchange.reopen_breakers(restored.breakers)
         self.exchange.set_sinks(self._market_sink(), self._user_events)
         health, stopping = self.exchange.health, self._stop_requested
+        self.progress.enter(StartupPhase.CONNECTING)
         try:
             await past_open_breakers(
                 lambda: self.exchange.start(self.symbols), health, stopping, what="connecting"
@@ -176,6 +184,7 @@ class Runtime:
             self.readout.balance = balance
             self.readout.start_balance = balance.wallet
             self.lifecycle.move(RuntimeStatus.RECOVERING)
+            self.progress.enter(StartupPhase.RECOVERING)
             journal, after = self.persistence.journal, restored.journal_seq
             recovered = await recover_with_exchange(
                 self.exchange, croupier, self.clock, journal, after_seq=after, stopping=stopping
@@ -439,7 +448,7 @@ class Runtime:
 
     def snapshot(self) -> RuntimeSnapshot:
         errors = self._errors + self.sweeps.errors + self.persistence.errors
-        return self.readout.snapshot(self.mode, self.status, self.croupier, errors)
+        return self.readout.snapshot(self.mode, self.status, self.croupier, errors, self.progress.text)
 
     def sensor_detail(self, symbol: str) -> tuple[SensorVoteRow, ...]:
         return self.decisions.detail(symbol)

@@ -27,6 +27,7 @@ class HeaderView(msgspec.Struct, frozen=True):
     exchange: str = "sim"
     open_orders: int = 0  # plain + conditional orders resting on the exchange (the sweep modal states it)
     clock_label: str = "UTC"  # the runtime clock's name: "UTC" on the wall clock, "SIM 30×" on the sim
+    progress: str = ""  # the start-up phase ("loading history 12/48"); "" once running
 
 
 class StreamRow(msgspec.Struct, frozen=True):

@@ -85,7 +85,11 @@ class HeaderBar(Horizontal):
             STATUS_CLASSES[status],
             STATUS_CLASSES.values(),
         )
-        self._set("header-metrics", metrics_markup(header))
+        # During start-up the figures are not yet true (Eq 0.00): the phase is what the operator needs.
+        if header.progress:
+            self._set("header-metrics", f"[{cells.ACCENT}]{escape(header.progress)}…[/]")
+        else:
+            self._set("header-metrics", metrics_markup(header))
         self._set("header-clock", f"{cells.utc_clock(header.clock_ms)} {escape(header.clock_label)}")
 
     def _set(self, widget_id: str, text: str, css_class: str = "", classes: Iterable[str] = ()) -> None:

@@ -10,7 +10,7 @@ import random
 
 from casino_tui.control import ReconcileItem, ReconcileReport, SweepResult
 from casino_tui.lifecycle import RuntimeStatus
-from casino_tui.model import BracketState, ReconcileAction, ReconcileKind, TradingMode
+from casino_tui.model import BracketState, CloseReason, ReconcileAction, ReconcileKind, TradingMode
 from casino_tui.port import BreakerStatus
 from casino_tui.snapshot import (
     BracketRow,
@@ -111,6 +111,7 @@ class FakeBracket:
         self.sl = sl
         self.age_s = age_s
         self.state = state
+        self.close_reason: CloseReason | None = None
 
     @property
     def is_protected(self) -> bool:
@@ -142,6 +143,7 @@ class FakeRuntime:
     def __init__(self, *, mode: TradingMode = TradingMode.PAPER, with_positions: bool = True) -> None:
         self.mode = mode
         self.status = RuntimeStatus.RUNNING
+        self.progress = ""  # the start-up phase the header shows instead of its figures
         self._paused = False
         self._seq = 0
         self.clock_ms = CLOCK_MS
@@ -211,10 +213,11 @@ class FakeRuntime:
                 state=b.state,
                 is_protected=b.is_protected,
                 is_at_risk=b.is_at_risk,
+                close_reason=b.close_reason,
             )
             for b in self.brackets.values()
         )
-        upnl = sum(row.upnl for row in brackets)
+        upnl = sum(row.upnl for row in brackets if row.state.is_active)
         header = HeaderView(
             mode=self.mode,
             status=RuntimeStatus.PAUSED
@@ -229,6 +232,7 @@ class FakeRuntime:
             is_stale=self.is_stale,
             stale_reason=self.stale_reason,
             open_orders=self.open_orders,
+            progress=self.progress,
         )
         streams = tuple(
             StreamRow(
@@ -312,10 +316,13 @@ class FakeRuntime:
         self.sweep_calls += 1
         cancelled = self.open_orders
         closed = self.open_position_count + len(self.unknown_positions)
+        # Like the engine, the swept brackets stay in the snapshot as CLOSED(SWEEP): the pane must drop them.
         for bracket in self.brackets.values():
-            self.realized_pnl += bracket.upnl(self.last[bracket.symbol])
+            if bracket.state in OPEN_STATES:
+                self.realized_pnl += bracket.upnl(self.last[bracket.symbol])
+                bracket.state = S.CLOSED
+                bracket.close_reason = CloseReason.SWEEP
         self.realized_pnl = round(self.realized_pnl, 2)
-        self.brackets.clear()
         self.orphan_orders.clear()
         self.unknown_positions.clear()
         self._paused = True

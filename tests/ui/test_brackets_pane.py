@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import msgspec
+from rich.text import Text
 
 from casino_tui.model import BracketState, CloseReason
 from casino_tui.screens import cells
-from casino_tui.screens.panes.brackets import COLUMNS, bracket_cells
+from casino_tui.screens.panes.brackets import COLUMNS, bracket_cells, open_by_urgency
 from casino_tui.snapshot import BracketRow
+from tests.ui.pilot_support import start
 
 STATE_COLUMN = [column.key for column in COLUMNS].index("state")
 RISK = f"[bold {cells.RED}]"
@@ -48,3 +50,46 @@ def test_an_unprotected_row_whose_stop_is_live_is_not_painted_at_risk() -> None:
     row = msgspec.structs.replace(ROW, state=BracketState.OPEN_UNPROTECTED, is_protected=False)
     assert not any(cell.startswith(RISK) for cell in bracket_cells(row))
     assert bracket_cells(row)[STATE_COLUMN] == "OPEN_UNPROTECTED"
+
+
+def row(bracket_id: str, state: BracketState, age_s: float, *, at_risk: bool = False) -> BracketRow:
+    return msgspec.structs.replace(
+        ROW, bracket_id=bracket_id, state=state, age_s=age_s, is_at_risk=at_risk, is_protected=False
+    )
+
+
+def test_closed_brackets_are_not_listed_among_the_open_ones() -> None:
+    closed = msgspec.structs.replace(
+        ROW, bracket_id="B2", state=BracketState.CLOSED, close_reason=CloseReason.SWEEP
+    )
+    assert [r.bracket_id for r in open_by_urgency((closed, ROW))] == ["B000001"]
+
+
+def test_open_brackets_are_ordered_at_risk_unprotected_closing_then_oldest_first() -> None:
+    rows = (
+        row("young", BracketState.PROTECTED, 10.0),
+        row("old", BracketState.PROTECTED, 900.0),
+        row("closing", BracketState.CLOSING, 5.0),
+        row("unprotected", BracketState.OPEN_UNPROTECTED, 1.0),
+        row("naked", BracketState.OPEN_UNPROTECTED, 0.5, at_risk=True),
+        row("entry", BracketState.PENDING_ENTRY, 2.0),
+    )
+    ordered = [r.bracket_id for r in open_by_urgency(rows)]
+    assert ordered == ["naked", "unprotected", "closing", "old", "young", "entry"]
+
+
+async def test_after_a_sweep_at_80x24_no_closed_row_is_shown_and_the_subtitle_says_0_open(
+    make_app, fake
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(app, pilot)
+        await fake.sweep()
+        assert any(
+            b.state is BracketState.CLOSED for b in fake.brackets.values()
+        )  # the snapshot still has them
+        app.refresh_from_snapshot()
+        await pilot.pause()
+        pane = app.console_screen.brackets
+        assert pane.table.row_count == 0
+        assert Text.from_markup(str(pane.border_subtitle)).plain.startswith("0 open")

@@ -36,3 +36,21 @@ async def test_cells_are_rendered_from_markup_with_their_column_justify() -> Non
         assert (symbol.plain, price.plain) == ("BTCUSDT", "97000.5")
         assert (symbol.justify, price.justify) == ("left", "right")
         assert price.spans and "green" in str(price.spans[0].style)
+
+
+def displayed_keys(table: KeyedTable) -> list[str]:
+    """Row keys in the order the DataTable draws them (not the order KeyedTable remembers)."""
+    return [table.coordinate_to_cell_key((row, 0)).row_key.value or "" for row in range(table.row_count)]
+
+
+async def test_rows_are_shown_in_the_order_sync_gives_them_even_when_a_new_row_comes_first() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([("BTCUSDT", ("BTCUSDT", "1")), ("ETHUSDT", ("ETHUSDT", "2"))])
+        table.sync(
+            [("XRPUSDT", ("XRPUSDT", "3")), ("BTCUSDT", ("BTCUSDT", "1")), ("ETHUSDT", ("ETHUSDT", "2"))]
+        )
+        await pilot.pause()
+        assert displayed_keys(table) == ["XRPUSDT", "BTCUSDT", "ETHUSDT"]
+        assert table.row_keys == ("XRPUSDT", "BTCUSDT", "ETHUSDT")

@@ -6,6 +6,7 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import Button, DataTable, Input, Static
 
 from casino_tui.app import CasinoApp
+from casino_tui.lifecycle import RuntimeStatus
 from casino_tui.screens.confirm import ConfirmScreen, LiveGateScreen
 from casino_tui.screens.console import ConsoleScreen
 from casino_tui.screens.help import HelpScreen
@@ -291,3 +292,30 @@ async def test_command_palette_offers_the_sweep(make_app, fake: FakeRuntime) -> 
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "sweep confirmation")
         await wait_until(pilot, lambda: app.focused is not None, "sweep confirmation focused")
         assert app.screen.query_one("#no", Button).has_focus
+
+
+async def test_the_header_reads_recovering_while_the_runtime_recovers(make_app, fake: FakeRuntime) -> None:
+    fake.status = RuntimeStatus.RECOVERING
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(app, pilot)
+        assert header_status(app) == "◌ RECOVERING"
+        fake.status = RuntimeStatus.RUNNING
+        app.refresh_from_snapshot()
+        await pilot.pause()
+        assert header_status(app) == "● RUNNING"
+
+
+async def test_during_start_up_the_header_shows_the_phase_instead_of_its_figures(
+    make_app, fake: FakeRuntime
+) -> None:
+    fake.status, fake.progress = RuntimeStatus.STARTING, "loading history 12/48"
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(app, pilot)
+        metrics = plain(app.console_screen.query_one("#header-metrics", Static))
+        assert metrics == "loading history 12/48…"
+        fake.status, fake.progress = RuntimeStatus.RUNNING, ""
+        app.refresh_from_snapshot()
+        await pilot.pause()
+        assert plain(app.console_screen.query_one("#header-metrics", Static)).startswith("Eq ")

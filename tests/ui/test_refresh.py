@@ -56,13 +56,13 @@ async def test_a_closed_bracket_row_is_removed_and_the_rest_kept(make_app, fake:
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
         table = app.console_screen.brackets.table
-        assert table.row_keys == ("b-0001", "b-0002", "b-0003")
+        assert table.row_keys == ("b-0003", "b-0001", "b-0002")  # the naked XRP position first
 
         fake.close_bracket("b-0002")
         app.refresh_from_snapshot()
         assert table.last_sync.removed == ("b-0002",)
         assert table.last_sync.added == () and table.last_sync.updated == ()
-        assert table.row_keys == ("b-0001", "b-0003")
+        assert table.row_keys == ("b-0003", "b-0001")
         assert table.row_count == 2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from casino_tui.app import CasinoApp
+from casino_tui.lifecycle import RuntimeStatus
 from casino_tui.model import TradingMode
 from tests.ui.fake_runtime import FakeRuntime
 from tests.ui.pilot_support import start
@@ -43,6 +44,23 @@ class TestConsole:
         fake = FakeRuntime(mode=TradingMode.LIVE)
         fake.pause()
         fake.set_stale("no trade for 12s on 8 streams")
+        assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
+
+    def test_after_a_sweep_80x24(self, snap_compare) -> None:
+        """The swept brackets are CLOSED(SWEEP) in the snapshot; the pane lists none and says 0 open."""
+        fake = FakeRuntime()
+
+        async def swept(pilot: Pilot[None]) -> None:
+            await fake.sweep()
+            await refreshed(pilot)
+
+        assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=swept)
+
+    def test_recovering_80x24(self, snap_compare) -> None:
+        """While the runtime settles with the exchange the header reads ◌ RECOVERING and the phase."""
+        fake = FakeRuntime()
+        fake.status = RuntimeStatus.RECOVERING
+        fake.progress = "recovering"
         assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
 
 

@@ -1,4 +1,5 @@
-"""The Brackets pane: one row per bracket (entry + TP + SL); a position without its stop shows in red."""
+"""The Brackets pane: one row per open bracket (entry + TP + SL), the most urgent first; a position without
+its stop shows in red at the top."""
 
 from __future__ import annotations
 
@@ -31,6 +32,27 @@ STATE_COLOURS = {
     BracketState.CLOSING: cells.YELLOW,
     BracketState.PENDING_ENTRY: cells.YELLOW,
 }
+
+
+UNPROTECTED_STATES = frozenset({BracketState.OPEN_UNPROTECTED, BracketState.PROTECT_FAILED})
+
+
+def urgency(row: BracketRow) -> tuple[int, float, str]:
+    """Sort key: at risk, then unprotected, then closing, then the rest; oldest first within each."""
+    if row.is_at_risk:
+        rank = 0
+    elif row.state in UNPROTECTED_STATES:
+        rank = 1
+    elif row.state is BracketState.CLOSING:
+        rank = 2
+    else:
+        rank = 3
+    return (rank, -row.age_s, row.bracket_id)
+
+
+def open_by_urgency(rows: tuple[BracketRow, ...]) -> list[BracketRow]:
+    """The active brackets, most urgent first; closed ones belong to trade history, not to this pane."""
+    return sorted((row for row in rows if row.state.is_active), key=urgency)
 
 
 def state_label(row: BracketRow) -> str:
@@ -89,10 +111,11 @@ class BracketsPane(Vertical):
         return self.query_one(KeyedTable)
 
     def show(self, rows: tuple[BracketRow, ...]) -> None:
-        """Diff the table to `rows`; the subtitle counts brackets and unprotected positions."""
-        self.table.sync((row.bracket_id, bracket_cells(row)) for row in rows)
-        at_risk = sum(1 for row in rows if row.is_at_risk)
-        open_rows = [row for row in rows if row.state.is_active]
+        """Diff the table to the open brackets in `rows`; the subtitle counts the rows shown and the
+        unprotected positions among them."""
+        open_rows = open_by_urgency(rows)
+        self.table.sync((row.bracket_id, bracket_cells(row)) for row in open_rows)
+        at_risk = sum(1 for row in open_rows if row.is_at_risk)
         upnl = sum(row.upnl for row in open_rows)
         subtitle = f"{len(open_rows)} open · uPnL {cells.signed_money(upnl)}"
         if at_risk:

@@ -1,4 +1,5 @@
-"""The Logs pane: the runtime's recent log lines, appended by sequence number, with a level filter."""
+"""The Logs pane: the runtime's recent log lines, appended by sequence number, with a level filter; it follows
+the tail until the operator scrolls up, and then says how many new lines wait."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from collections.abc import Iterable
 
 from rich.highlighter import Highlighter
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Log
 
 from casino_tui.screens import cells
 from casino_tui.snapshot import LogLine
 
 MAX_LINES = 1000
+FOLLOW_KEY = "f"  # the console binding that returns the pane to following (app.py)
 
 LEVEL_NUMBERS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 SHORT_LEVELS = {"WARNING": "WARN", "CRITICAL": "CRIT"}
@@ -53,6 +57,50 @@ class LogLineHighlighter(Highlighter):
         text.stylize(cells.ACCENT, COMPONENT_START, COMPONENT_END)
 
 
+class TailLog(Log):
+    """A Log that follows its tail through height changes; only scrolling up stops it, reaching the end
+    (or `follow()`) resumes it. Log's own auto-scroll stops whenever a resize leaves it short of the end."""
+
+    class FollowChanged(Message):
+        """Following stopped or resumed."""
+
+        def __init__(self, following: bool) -> None:
+            super().__init__()
+            self.following = following
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(max_lines=MAX_LINES, highlight=True, auto_scroll=False, id=id)
+        self.highlighter = LogLineHighlighter()
+        self.following = True
+
+    def append(self, lines: list[str]) -> None:
+        """Write `lines`, staying on the tail while following."""
+        self.write_lines(lines, scroll_end=False)
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def follow(self) -> None:
+        """Jump to the tail and follow it again."""
+        self._set_following(True)
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value >= self.max_scroll_y:
+            self._set_following(True)
+        elif new_value < old_value:
+            self._set_following(False)  # only the operator moves the view up, away from the end
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.following:
+            self.scroll_end(animate=False, x_axis=False)  # after the layout settles on the new height
+
+    def _set_following(self, following: bool) -> None:
+        if following != self.following:
+            self.following = following
+            self.post_message(self.FollowChanged(following))
+
+
 class LogsPane(Vertical):
     """Appends only lines newer than the last seen `seq`, in one batched write per refresh."""
 
@@ -62,16 +110,28 @@ class LogsPane(Vertical):
         self._kept: deque[LogLine] = deque(maxlen=MAX_LINES)
         self._last_seq = -1
         self._filter_index = 0
+        self._waiting = 0  # lines written below the view since the operator scrolled up
         self._update_subtitle()
 
     def compose(self) -> ComposeResult:
-        log = Log(max_lines=MAX_LINES, highlight=True, id="logs-log")
-        log.highlighter = LogLineHighlighter()
-        yield log
+        yield TailLog(id="logs-log")
 
     @property
-    def log_widget(self) -> Log:
-        return self.query_one(Log)
+    def log_widget(self) -> TailLog:
+        return self.query_one(TailLog)
+
+    @property
+    def is_following(self) -> bool:
+        return self.log_widget.following
+
+    @property
+    def waiting(self) -> int:
+        """New lines written since the operator scrolled up (0 while following)."""
+        return self._waiting
+
+    def follow(self) -> None:
+        """Return to the tail and follow it."""
+        self.log_widget.follow()
 
     @property
     def level_filter(self) -> str:
@@ -91,7 +151,11 @@ class LogsPane(Vertical):
         self._kept.extend(new)
         visible = [format_line(line) for line in new if self._passes(line)]
         if visible:
-            self.log_widget.write_lines(visible)
+            log = self.log_widget
+            log.append(visible)
+            if not log.following:
+                self._waiting += len(visible)
+                self._update_subtitle()
         return new
 
     def cycle_filter(self) -> str:
@@ -99,7 +163,8 @@ class LogsPane(Vertical):
         self._filter_index = (self._filter_index + 1) % len(FILTERS)
         log = self.log_widget
         log.clear()
-        log.write_lines([format_line(line) for line in self._kept if self._passes(line)])
+        log.append([format_line(line) for line in self._kept if self._passes(line)])
+        log.follow()
         self._update_subtitle()
         return self.level_filter
 
@@ -108,6 +173,15 @@ class LogsPane(Vertical):
             return True
         return level_number(line.level) >= LEVEL_NUMBERS[self.level_filter]
 
+    def on_tail_log_follow_changed(self, event: TailLog.FollowChanged) -> None:
+        if event.following:
+            self._waiting = 0
+        self._update_subtitle()
+
     def _update_subtitle(self) -> None:
         shown = "all levels" if self._filter_index == 0 else f"≥ {self.level_filter}"
-        self.border_subtitle = f"{shown} · l: filter"
+        subtitle = f"{shown} · l: filter"
+        if self.is_mounted and not self.log_widget.following:
+            paused = f"⏸ not following · {self._waiting} new · {FOLLOW_KEY}: follow"
+            subtitle = f"[bold {cells.YELLOW}]{paused}[/] · {subtitle}"
+        self.border_subtitle = subtitle

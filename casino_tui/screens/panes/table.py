@@ -80,14 +80,17 @@ class KeyedTable(DataTable[Text]):
         return self._cells[key]
 
     def sync(self, rows: Iterable[tuple[str, Sequence[str]]]) -> SyncStats:
-        """Bring the table to exactly `rows`: add new keys, update changed cells, remove absent keys."""
+        """Bring the table to exactly `rows`, in their order: add new keys, update changed cells, remove absent
+        keys, and rebuild the rows only when their order changed (rare: a row moved up or one arrived)."""
         added: list[str] = []
+        order: list[str] = []
         updated: list[str] = []
         changed = 0
         seen: set[str] = set()
         for key, cells in rows:
             cells = tuple(cells)
             seen.add(key)
+            order.append(key)
             old = self._cells.get(key)
             if old is None:
                 self._cells[key] = cells
@@ -108,8 +111,20 @@ class KeyedTable(DataTable[Text]):
         for key in removed:
             del self._cells[key]
             self.remove_row(key)
+        if list(self._cells) != order:
+            self._reorder(order)
         self.last_sync = SyncStats(tuple(added), tuple(updated), changed, tuple(removed))
         return self.last_sync
+
+    def _reorder(self, order: list[str]) -> None:
+        """Show the rows in `order`; DataTable's own sort only sees cell values, not the keys we order by."""
+        cursor_key = self._cursor_key()
+        self._cells = {key: self._cells[key] for key in order}
+        self.clear()
+        for key, cells in self._cells.items():
+            self.add_row(*self._project(cells), key=key)
+        if cursor_key is not None:
+            self.move_cursor(row=self.get_row_index(cursor_key), animate=False)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(self._available_width())
