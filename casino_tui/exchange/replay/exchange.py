@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,18 +23,14 @@ from casino_tui.exchange.replay.kline_fills import KlineFills
 from casino_tui.exchange.replay.recorder import MarkPriceTick
 from casino_tui.exchange.replay.sources import ReplaySource
 from casino_tui.exchange.replay.warmup import MINUTE_MS, WarmupCandles
+from casino_tui.exchange.sim.account import MatchingAccount
 from casino_tui.exchange.sim.matching import MatchingEngine
-from casino_tui.exchange.sim.user_events import UserEventQueue
 from casino_tui.model import (
-    Balance,
     Candle,
-    OrderRequest,
-    OrderUpdate,
-    Position,
     SymbolRules,
     Trade,
 )
-from casino_tui.port import ExchangeHealth, KeyPermissions, MarketSink, OrderNotFoundError, UserSink
+from casino_tui.port import KeyPermissions, MarketSink, UserSink
 
 log = logging.getLogger("casino.replay")
 
@@ -55,11 +50,12 @@ class WarmupTooLongError(Exception):
     """The data ends inside the warm-up: nothing would be replayed."""
 
 
-class ReplayExchange:
+class ReplayExchange(MatchingAccount):
     """Historical trades of `source` behind the `Exchange` port; `warmup_bars` base bars become history."""
 
     name = "replay"
     is_live = False
+    clock: ReplayClock  # the data moves it (narrower than the base's Clock)
 
     def __init__(
         self,
@@ -77,8 +73,7 @@ class ReplayExchange:
             dict(source.rules), config.start_balance_usdt, config.taker_fee, config.slippage_bps, clock,
             leverage=leverage, finished_kept=FINISHED_ORDERS_KEPT,
         )  # fmt: skip
-        self.user_events = UserEventQueue()
-        self.matching.listeners.append(self.user_events.push)
+        self.attach_account()
         has_klines = any(source.interval_ms.values())
         self.kline_fills = KlineFills(source.bar_at, self.matching.open_orders) if has_klines else None
         self._events: Iterator[Trade | MarkPriceTick] = source.events()
@@ -91,7 +86,6 @@ class ReplayExchange:
         self._last: dict[str, float] = {}
         self.delivered = 0  # trades replayed after the warm-up
         self._market_sink: MarketSink | None = None
-        self._order_times: deque[int] = deque()
 
     # -- warm-up ---------------------------------------------------------------------------------------
 
@@ -264,10 +258,6 @@ class ReplayExchange:
             for stream in ("market", "user"):
                 self._market_sink.on_stream_status(stream, False, "replay ended")
 
-    def flush_events(self) -> None:
-        """Deliver every queued user event now, in order (tests, shutdown)."""
-        self.user_events.flush()
-
     # -- requests --------------------------------------------------------------------------------------
 
     async def server_time_ms(self) -> int:
@@ -285,39 +275,6 @@ class ReplayExchange:
 
     async def tickers(self) -> dict[str, float]:
         return dict(self._last)
-
-    async def place_order(self, request: OrderRequest) -> OrderUpdate:
-        """Submit an order to the matching engine at the data's current instant (RejectedError as Binance)."""
-        self._order_times.append(self.clock.now_ms())
-        return self.matching.place(request)
-
-    async def cancel_order(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate:
-        return self.matching.cancel(symbol, client_id, conditional)
-
-    async def get_order(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate | None:
-        try:
-            return self.matching.get_order(symbol, client_id, conditional)
-        except OrderNotFoundError:
-            return None
-
-    async def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
-        return self.matching.open_orders(symbol)
-
-    async def positions(self) -> list[Position]:
-        return self.matching.positions()
-
-    async def balance(self) -> Balance:
-        return self.matching.balance()
-
-    def health(self) -> ExchangeHealth:
-        """Always healthy; counts the orders of the last 10 s and 1 min of data time."""
-        now = self.clock.now_ms()
-        times = self._order_times
-        while times and times[0] <= now - 60_000:
-            times.popleft()
-        return ExchangeHealth(
-            order_count_10s=sum(1 for t in times if t > now - 10_000), order_count_1m=len(times)
-        )
 
     async def key_permissions(self) -> KeyPermissions | None:
         return None  # no key: a replay moves no money

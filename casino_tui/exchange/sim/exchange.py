@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,11 +20,11 @@ import msgspec
 
 from casino_tui.clock import Clock, ManualClock
 from casino_tui.config import SimConfig
+from casino_tui.exchange.sim.account import MatchingAccount
 from casino_tui.exchange.sim.market import MarketState, SimMarket
 from casino_tui.exchange.sim.matching import AccountState, MatchingEngine
-from casino_tui.exchange.sim.user_events import UserEventQueue
-from casino_tui.model import Balance, Candle, OrderRequest, OrderUpdate, Position, SymbolRules
-from casino_tui.port import ExchangeHealth, KeyPermissions, MarketSink, OrderNotFoundError, UserSink
+from casino_tui.model import Candle, SymbolRules
+from casino_tui.port import KeyPermissions, MarketSink, UserSink
 
 log = logging.getLogger("casino.sim")
 
@@ -40,7 +39,7 @@ class SimState(msgspec.Struct, kw_only=True):
     account: AccountState
 
 
-class SimExchange:
+class SimExchange(MatchingAccount):
     """Seeded market plus matching engine for `symbols`; unknown symbols raise ValueError("unknown symbol: X").
 
     `autorun=None` runs the pump task unless `clock` is a ManualClock; `leverage` applies to every symbol.
@@ -72,15 +71,13 @@ class SimExchange:
         )
         self.matching.set_last_prices(self.market.last_prices())
         self.matching.set_mark_prices(self.market.mark_prices())
-        self.user_events = UserEventQueue()
-        self.matching.listeners.append(self.user_events.push)
+        self.attach_account()
         self.autorun = not isinstance(clock, ManualClock) if autorun is None else autorun
         self.pump_interval_s = pump_interval_s
         self._market_sink: MarketSink | None = None
         self._streamed: frozenset[str] | None = None  # None: every symbol of the market
         self._task: asyncio.Task[None] | None = None
         self._next_mark_ms = clock.now_ms()
-        self._order_times: deque[int] = deque()
 
     def share_secrets(self, hide: Callable[[str], None]) -> None:
         """The sim has no keys: nothing to hide."""
@@ -169,12 +166,6 @@ class SimExchange:
                 if self._streamed is None or symbol in self._streamed:
                     sink.on_mark_price(symbol, mark, now_ms)
 
-    # -- user events -----------------------------------------------------------------------------------
-
-    def flush_events(self) -> None:
-        """Deliver every queued user event now, in order (tests, shutdown)."""
-        self.user_events.flush()
-
     # -- requests --------------------------------------------------------------------------------------
 
     async def server_time_ms(self) -> int:
@@ -194,48 +185,6 @@ class SimExchange:
     async def tickers(self) -> dict[str, float]:
         """Last price of every symbol."""
         return self.market.last_prices()
-
-    async def place_order(self, request: OrderRequest) -> OrderUpdate:
-        """Submit an order; returns its state after matching (Binance RESULT style: FILLED for MARKET).
-
-        Raises RejectedError with the Binance code; the stream events follow via `call_soon`.
-        """
-        self._order_times.append(self.clock.now_ms())
-        return self.matching.place(request)
-
-    async def cancel_order(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate:
-        """Cancel an open order; OrderNotFoundError (-2011) if unknown or already closed."""
-        return self.matching.cancel(symbol, client_id, conditional)
-
-    async def get_order(self, symbol: str, client_id: str, conditional: bool) -> OrderUpdate | None:
-        """The latest state of the order with this client id, or None if the sim never saw it."""
-        try:
-            return self.matching.get_order(symbol, client_id, conditional)
-        except OrderNotFoundError:
-            return None
-
-    async def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
-        """Open plain orders and untriggered conditional orders (`is_conditional=True`) together."""
-        return self.matching.open_orders(symbol)
-
-    async def positions(self) -> list[Position]:
-        """Non-zero positions with mark price and unrealised PnL."""
-        return self.matching.positions()
-
-    async def balance(self) -> Balance:
-        """USDT wallet, available margin and unrealised PnL at mark."""
-        return self.matching.balance()
-
-    def health(self) -> ExchangeHealth:
-        """Always healthy; counts the orders received in the last 10 s and 1 min of clock time."""
-        now = self.clock.now_ms()
-        times = self._order_times
-        while times and times[0] <= now - 60_000:
-            times.popleft()
-        return ExchangeHealth(
-            order_count_10s=sum(1 for t in times if t > now - 10_000),
-            order_count_1m=len(times),
-        )
 
     async def key_permissions(self) -> KeyPermissions | None:
         return None  # no key: the paper account moves no money
