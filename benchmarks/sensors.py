@@ -183,7 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--closes", type=int, default=240, help="simulated 1m boundaries (default 240)")
-    parser.add_argument("--shards", type=int, default=0, help="0 = min(4, cpu count)")
+    parser.add_argument(
+        "--shards", type=int, default=0, help="0 = the default: fitted to the symbols and cores"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parse_args(parser, TINY)
     if min(args.symbols, args.closes) < 1 or args.shards < 0:
@@ -198,7 +200,7 @@ def main() -> None:
     rows = {tf: _series(steps, args.symbols, rng) for tf in TIMEFRAMES}
 
     latencies, shards = asyncio.run(
-        _pool_run(symbols, rows, args.shards or default_shards(SensorsConfig()), args.closes)
+        _pool_run(symbols, rows, default_shards(SensorsConfig(shards=args.shards), args.symbols), args.closes)
     )
     incremental, full = _incremental_and_full(symbols, rows, args.closes)
     p50, p99 = _percentiles(latencies)

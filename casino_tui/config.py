@@ -51,7 +51,7 @@ class SimConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # "pool": one worker process per shard; "inline": compute on the event loop (tests, tiny setups).
     executor: Literal["pool", "inline"] = "pool"
-    # 0 = min(4, cpu_count).
+    # 0 = one per 250 symbols, at most 4 and at most one fewer than the cores.
     shards: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
 
 
@@ -268,7 +268,7 @@ history_minutes = 3000
 [sensors]
 # "pool" (one worker process per shard) or "inline".
 executor = "pool"
-# 0 = min(4, number of CPUs).
+# 0 = one per 250 symbols, at most 4 and at most one fewer than the CPUs.
 shards = 0
 
 [player]

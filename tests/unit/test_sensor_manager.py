@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import numpy as np
 import pytest
@@ -13,9 +12,10 @@ from casino_tui.config import SensorsConfig
 from casino_tui.model import TIMEFRAME_MS, TIMEFRAMES, Candle
 from casino_tui.sensors import catalog as cat
 from casino_tui.sensors import indicators as ind
+from casino_tui.sensors import manager as manager_module
 from casino_tui.sensors.catalog import CATALOG, SensorSpec, sensors_of
 from casino_tui.sensors.executors import InlineExecutor, ShardCrashed
-from casino_tui.sensors.manager import SensorManager, default_shards
+from casino_tui.sensors.manager import SYMBOLS_PER_SHARD, SensorManager, default_shards
 from casino_tui.sensors.shard import SensorShard
 from casino_tui.sensors.votes import VoteBatch
 
@@ -146,9 +146,23 @@ def test_shards_are_sticky_and_balanced():
     assert SensorManager(SYMBOLS[:1], INLINE, lambda b: None).shard_count == 1  # no empty shards
 
 
-def test_zero_shards_means_min_of_4_and_the_cpu_count():
-    assert default_shards(SensorsConfig(shards=0)) == min(4, os.cpu_count() or 1)
-    assert default_shards(SensorsConfig(shards=3)) == 3
+def test_a_configured_shard_count_is_taken_as_given():
+    assert default_shards(SensorsConfig(shards=3), symbols=10) == 3
+
+
+@pytest.mark.parametrize("cores", [1, 2, 4, 16])
+def test_zero_shards_gives_a_few_hundred_symbols_one_shard_on_any_machine(monkeypatch, cores):
+    monkeypatch.setattr(manager_module, "_cores", lambda: cores)
+    assert default_shards(SensorsConfig(shards=0), symbols=50) == 1
+    assert default_shards(SensorsConfig(shards=0), symbols=SYMBOLS_PER_SHARD) == 1
+
+
+@pytest.mark.parametrize(
+    ("cores", "symbols", "shards"), [(2, 500, 1), (3, 500, 2), (4, 600, 3), (16, 5000, 4)]
+)
+def test_zero_shards_leaves_one_core_to_the_event_loop_and_caps_at_four(monkeypatch, cores, symbols, shards):
+    monkeypatch.setattr(manager_module, "_cores", lambda: cores)
+    assert default_shards(SensorsConfig(shards=0), symbols=symbols) == shards
 
 
 class ExplodingRule:
