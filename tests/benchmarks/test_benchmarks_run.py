@@ -56,7 +56,16 @@ RUNS = {
     "sensors": Run(
         "sensors.py",
         ("--tiny",),
-        frozenset({"p50_ms", "p99_ms", "incremental_p99_ms", "full_recompute_p99_ms", "speedup_p99"}),
+        frozenset(
+            {
+                "p50_ms",
+                "p99_ms",
+                "incremental_p99_ms",
+                "incremental_burst_p99_ms",
+                "full_recompute_p99_ms",
+                "speedup_p99",
+            }
+        ),
         lambda r: r["shards"] == 1 and r["batches"] > 0 and r["p99_ms"] > 0,
     ),
     "ws_ingest": Run(
