@@ -31,7 +31,7 @@ from casino_tui.sensors.executors import (
     ShardCrashed,
     ShardExecutor,
 )
-from casino_tui.sensors.shard import HISTORY_LEN, HistoryArrays, ShardReply, align_history
+from casino_tui.sensors.shard import HISTORY_LEN, HistoryArrays, ShardReply, align_history, boundary_arrays
 from casino_tui.sensors.votes import ShardHealth, VoteBatch
 
 log = logging.getLogger("casino.sensors")
@@ -283,40 +283,30 @@ class SensorManager:
             )
             return
         self._last_ms[timeframe] = close_ms
-        n = len(self.symbols)
-        rows: list[int] = []
-        values: list[tuple[float, float, float, float, float]] = []
-        for candle in candles:
-            i = self._row.get(candle.symbol)
-            if i is not None:
-                rows.append(i)
-                values.append((candle.open, candle.high, candle.low, candle.close, candle.volume))
-        ohlcv = np.full((5, n), np.nan)
-        present = np.zeros(n, dtype=bool)
-        if rows:
-            ohlcv[:, rows] = np.array(values).T
-            present[rows] = True
+        ohlcv, present = boundary_arrays(candles, self._row)
+        # The calls go out first: the shards compute while the loop does the bookkeeping below.
+        sent_at = time.perf_counter()
+        calls: list[tuple[_Shard, asyncio.Future[ShardReply] | None]] = []
+        for shard in self._shards:
+            future = None
+            if shard.state in (ShardState.RUNNING, ShardState.WARMING):
+                try:
+                    args = (timeframe, close_ms, ohlcv[:, shard.rows], present[shard.rows])
+                    future = self._executor.call(shard.index, "on_close", *args)
+                except ShardCrashed as exc:
+                    self._crashed(shard, exc)
+            calls.append((shard, future))
         self._saved[timeframe].push(close_ms, ohlcv)
         last_close = self._last_close[timeframe]
         last_close[present] = ohlcv[3, present]
-        batch = _Batch(
-            timeframe, close_ms, n, len(self._columns[timeframe]), last_close.copy(), len(self._shards)
-        )
+        n, k = len(self.symbols), len(self._columns[timeframe])
+        batch = _Batch(timeframe, close_ms, n, k, last_close.copy(), len(calls))
         self._pending.append(batch)
-        sent_at = time.perf_counter()
-        for shard in self._shards:
-            if shard.state not in (ShardState.RUNNING, ShardState.WARMING):
+        for shard, future in calls:
+            if future is None:  # down, or found down just now
                 self._shard_done(batch, shard, degraded=True, deliver=False)
-                continue
-            try:
-                future = self._executor.call(
-                    shard.index, "on_close", timeframe, close_ms, ohlcv[:, shard.rows], present[shard.rows]
-                )
-            except ShardCrashed as exc:
-                self._crashed(shard, exc)
-                self._shard_done(batch, shard, degraded=True, deliver=False)
-                continue
-            future.add_done_callback(partial(self._on_reply, batch, shard, sent_at))
+            else:
+                future.add_done_callback(partial(self._on_reply, batch, shard, sent_at))
         if batch.outstanding == 0:
             # Every shard is down: the batch is complete already, but on_votes never runs inside submit.
             asyncio.get_running_loop().call_soon(self._deliver)

@@ -11,7 +11,9 @@ the same rule `warm` applies to a history that starts late for some symbols.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -60,6 +62,25 @@ def align_history(
             ohlcv[at, :, column[sym]] = [(c.open, c.high, c.low, c.close, c.volume) for c in candles]
         out[tf] = HistoryArrays(open_ms, ohlcv)
     return out
+
+
+_OHLCV = operator.attrgetter("open", "high", "low", "close", "volume")
+_SYMBOL = operator.attrgetter("symbol")
+
+
+def boundary_arrays(candles: Sequence[Candle], column: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """One boundary's candles as `ohlcv` (5, n) and `present` (n,) in the symbol order `column` gives
+    (symbol -> index of n); a symbol not in `column` is left out, one without a candle is NaN."""
+    n = len(column)
+    # fromiter over flat attribute tuples: a third of np.array's time on a list of tuples (it guesses shapes).
+    at = np.fromiter(map(column.get, map(_SYMBOL, candles), repeat(-1)), np.intp, len(candles))
+    values = np.fromiter(chain.from_iterable(map(_OHLCV, candles)), np.float64, 5 * len(candles))
+    known = at >= 0
+    ohlcv = np.full((5, n), _NAN)
+    present = np.zeros(n, dtype=bool)
+    ohlcv[:, at[known]] = values.reshape(-1, 5)[known].T
+    present[at[known]] = True
+    return ohlcv, present
 
 
 class _Book:

@@ -9,7 +9,7 @@ from casino_tui.model import TIMEFRAME_MS, TIMEFRAMES, Candle
 from casino_tui.sensors import catalog as cat
 from casino_tui.sensors import indicators as ind
 from casino_tui.sensors.catalog import CATALOG, SensorSpec, sensors_of
-from casino_tui.sensors.shard import HistoryArrays, SensorShard, align_history, serve
+from casino_tui.sensors.shard import HistoryArrays, SensorShard, align_history, boundary_arrays, serve
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
@@ -117,6 +117,23 @@ def test_align_history_puts_every_symbol_on_one_time_axis_with_nan_gaps():
     assert rows.ohlcv.shape == (3, 5, 2)
     assert np.isnan(rows.ohlcv[0, :, 0]).all() and rows.ohlcv[1, :, 0].tolist() == [3, 4, 2.5, 3.5, 20]
     assert rows.ohlcv[2, 3, 1] == 1.5 and np.isnan(rows.ohlcv[2, :, 0]).all()
+
+
+def test_boundary_arrays_put_each_candle_in_its_symbols_column_and_leave_the_rest_nan():
+    candles = [
+        Candle("SOLUSDT", "1m", 0, 5, 6, 4.5, 5.5, 30),
+        Candle("DOGEUSDT", "1m", 0, 7, 8, 6.5, 7.5, 40),  # not one of the shard's symbols: left out
+        Candle("BTCUSDT", "1m", 0, 1, 2, 0.5, 1.5, 10),
+    ]
+    ohlcv, present = boundary_arrays(candles, {sym: j for j, sym in enumerate(SYMBOLS)})
+    assert present.tolist() == [True, False, True]
+    assert ohlcv[:, 0].tolist() == [1, 2, 0.5, 1.5, 10] and ohlcv[:, 2].tolist() == [5, 6, 4.5, 5.5, 30]
+    assert np.isnan(ohlcv[:, 1]).all()
+
+
+def test_boundary_arrays_of_no_candles_are_all_missing():
+    ohlcv, present = boundary_arrays([], {sym: j for j, sym in enumerate(SYMBOLS)})
+    assert ohlcv.shape == (5, 3) and np.isnan(ohlcv).all() and not present.any()
 
 
 def test_the_candle_ring_keeps_only_the_newest_rows():
