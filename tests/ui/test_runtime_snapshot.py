@@ -13,7 +13,8 @@ from tests.ui.pilot_support import start
 
 
 def seeded_runtime() -> Runtime:
-    config = load_config(None, {"sensors": {"executor": "inline"}}, env={})
+    # Two shards whatever the machine (the default fits the cores): the snapshots show the shard column.
+    config = load_config(None, {"sensors": {"executor": "inline", "shards": 2}}, env={})
     clock = ManualClock()
     exchange = SimExchange(config.sim, config.symbols, clock, autorun=False)
     return Runtime(config, exchange=exchange, clock=clock, use_timers=False)
