@@ -72,7 +72,7 @@ def boundary_arrays(candles: Sequence[Candle], column: Mapping[str, int]) -> tup
     """One boundary's candles as `ohlcv` (5, n) and `present` (n,) in the symbol order `column` gives
     (symbol -> index of n); a symbol not in `column` is left out, one without a candle is NaN."""
     n = len(column)
-    # fromiter over flat attribute tuples: a third of np.array's time on a list of tuples (it guesses shapes).
+    # fromiter of known length: np.array on a list of tuples first guesses the shape.
     at = np.fromiter(map(column.get, map(_SYMBOL, candles), repeat(-1)), np.intp, len(candles))
     values = np.fromiter(chain.from_iterable(map(_OHLCV, candles)), np.float64, 5 * len(candles))
     known = at >= 0
