@@ -12,9 +12,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import gc
+import io
 import multiprocessing as mp
 import multiprocessing.connection
 import pickle
+import select
 import signal
 import socket
 import struct
@@ -31,7 +33,9 @@ if TYPE_CHECKING:  # ForkServerContext exists only on POSIX, and is needed only 
 _SMALL = struct.Struct("!i")
 _LARGE = struct.Struct("!Q")
 _JOIN_TIMEOUT_S = 3.0
-_MAX_ANSWERS_PER_FRAME = 16  # a long queue (behind a re-warm) still answers in steps
+# Answers held back for the calls queued behind them, at most: a whole burst up to ~190 symbols, one 1m close's
+# votes up to ~430.
+_HOLD_BYTES = 64 * 1024
 
 
 class ShardCrashed(Exception):
@@ -145,10 +149,11 @@ class _Link(asyncio.Protocol):
                 start = 12
             if len(buf) < start + size:
                 return
-            answers: list[tuple[bool, Any]] = pickle.loads(bytes(buf[start : start + size]))
+            answers = io.BytesIO(bytes(buf[start : start + size]))  # one pickle per answer, back to back
             del buf[: start + size]
             self.frames_received += 1
-            for ok, value in answers:
+            while answers.tell() < size:
+                ok, value = pickle.load(answers)
                 future = self._pending.popleft()
                 if future.done():
                     continue
@@ -185,7 +190,9 @@ def _worker_main(conn: Any, symbols: tuple[str, ...], catalog: tuple[SensorSpec,
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     shard = SensorShard(symbols, catalog)
     gc.freeze()  # what the fork inherited is permanent: keep full collections off the per-close path
-    answers: list[tuple[bool, Any]] = []
+    queued = select.poll()
+    queued.register(conn.fileno(), select.POLLIN)
+    frame = bytearray()
     while True:
         try:
             request = conn.recv_bytes()
@@ -193,18 +200,20 @@ def _worker_main(conn: Any, symbols: tuple[str, ...], catalog: tuple[SensorSpec,
             return
         method, args = pickle.loads(request)
         try:
-            answers.append((True, serve(shard, method, args)))
+            answer: tuple[bool, Any] = (True, serve(shard, method, args))
         except Exception as exc:
-            answers.append((False, f"{method}: {type(exc).__name__}: {exc}"))
-        # A burst's calls (one per timeframe) are already queued when the first is done: answering them
-        # together costs the loop one wake-up instead of one per call.
-        if len(answers) < _MAX_ANSWERS_PER_FRAME and conn.poll(0):
+            answer = (False, f"{method}: {type(exc).__name__}: {exc}")
+        frame += pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        # A burst's calls (one per timeframe) are queued by the time the first is done: small answers go back
+        # together, one wake-up of the loop; a large one goes at once, so the loop reads it while the next
+        # call computes.
+        if len(frame) < _HOLD_BYTES and queued.poll(0):
             continue
         try:
-            conn.send_bytes(pickle.dumps(answers, protocol=pickle.HIGHEST_PROTOCOL))
+            conn.send_bytes(frame)
         except OSError:
             return
-        answers = []
+        frame = bytearray()
 
 
 class ProcessShardExecutor(ShardExecutor):

@@ -1,6 +1,6 @@
-"""The process pool answers a burst of calls in one frame: calls that queued up while the worker computed
-come back together (one wake-up of the loop), a lone call is answered at once, and one failing call in a
-burst fails alone."""
+"""The process pool answers a burst of calls in one frame: small answers to calls that queued up while the
+worker computed come back together (one wake-up of the loop), a lone call or a large answer goes back at
+once, and one failing call in a burst fails alone."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
 
 from casino_tui.model import TIMEFRAMES
@@ -60,12 +61,22 @@ async def test_a_lone_call_is_answered_without_waiting_for_the_next(pool):
     assert pool.frames_received(0) == len(TIMEFRAMES)
 
 
-async def test_a_long_queue_is_answered_in_frames_of_at_most_sixteen(pool):
-    with worker_paused(pool):
-        calls = [pool.call(0, "sensor_names", TIMEFRAMES[i % 4]) for i in range(40)]
-    replies = await asyncio.wait_for(asyncio.gather(*calls), 30)
-    assert [reply.result for reply in replies] == [NAMES[TIMEFRAMES[i % 4]] for i in range(40)]
-    assert pool.frames_received(0) == 3
+async def test_large_answers_go_back_at_once_while_calls_queue_behind_them():
+    symbols = [f"SYM{i:03d}USDT" for i in range(500)]  # a 1m close's votes for 500 symbols: ~75 KB
+    executor = ProcessShardExecutor()
+    await executor.start(0, symbols, CATALOG)
+    try:
+        present = np.ones(len(symbols), dtype=bool)
+        with worker_paused(executor):
+            calls = [
+                executor.call(0, "on_close", "1m", t * 60_000, np.full((5, len(symbols)), 100.0 + t), present)
+                for t in range(3)
+            ]
+        replies = await asyncio.wait_for(asyncio.gather(*calls), 30)
+        assert all(reply.result[0].shape == (len(symbols), len(NAMES["1m"])) for reply in replies)
+        assert executor.frames_received(0) == 3
+    finally:
+        await executor.close()
 
 
 async def test_a_failing_call_in_a_burst_fails_alone(pool):
