@@ -184,7 +184,7 @@ class _Worker:
 
 
 def _worker_main(conn: Any, symbols: tuple[str, ...], catalog: tuple[SensorSpec, ...]) -> None:
-    """A shard's process: answer framed (method, args) requests until the parent closes the socket; the
+    """A shard's process: answer framed (method, args) requests until the parent closes the socket; small
     answers to calls that queued up while it computed go back together in one frame."""
     # The parent owns shutdown: Ctrl+C in a terminal reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
