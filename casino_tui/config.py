@@ -6,6 +6,7 @@ Environment overrides are `CASINO_<SECTION>_<FIELD>` (e.g. `CASINO_TRADING_MAX_P
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import tomllib
@@ -49,10 +50,13 @@ class SimConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    # "pool": one worker process per shard; "inline": compute on the event loop (tests, tiny setups).
-    executor: Literal["pool", "inline"] = "pool"
+    # "pool": one worker process per shard; "inline": compute on the event loop (tests, tiny setups);
+    # "ray": one Ray actor per shard (the `ray` extra).
+    executor: Literal["pool", "inline", "ray"] = "pool"
     # 0 = min(4, cpu_count).
     shards: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    # With executor = "ray": "local" starts Ray in-process; "auto" or "host:port" joins a running cluster.
+    address: str = "local"
 
 
 class PlayerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -230,12 +234,27 @@ def validate(config: Config) -> Config:
         raise ConfigError("symbols: duplicate symbol")
     if config.player.weight_min > config.player.weight_max:
         raise ConfigError("player.weight_min: must not exceed player.weight_max")
+    _check_sensors(config.sensors)
     if config.exchange.live and config.exchange.name != "binance":
         raise ConfigError(
             "exchange.live (--live): live trading needs exchange.name = 'binance', "
             f"not {config.exchange.name!r}"
         )
     return config
+
+
+def _check_sensors(sensors: SensorsConfig) -> None:
+    address = sensors.address.strip()
+    host, colon, port = address.rpartition(":")
+    if address not in ("local", "auto") and not (
+        colon and host and " " not in host and port.isdigit() and 0 < int(port) < 65536
+    ):
+        raise ConfigError(
+            f'sensors.address: {sensors.address!r} is not "local", "auto" or host:port (like 10.0.0.5:6379)'
+        )
+    sensors.address = address
+    if sensors.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError("sensors.executor: \"ray\" needs Ray: pip install 'casino-tui[ray]'")
 
 
 DEFAULT_CONFIG_TOML = """\
@@ -266,10 +285,12 @@ slippage_bps = 1.0
 history_minutes = 3000
 
 [sensors]
-# "pool" (one worker process per shard) or "inline".
+# "pool" (one worker process per shard), "inline" or "ray" (one Ray actor per shard: pip install 'casino-tui[ray]').
 executor = "pool"
 # 0 = min(4, number of CPUs).
 shards = 0
+# Ray only: "local" starts Ray in-process; "auto" or "host:port" (the head's GCS) joins a running cluster.
+address = "local"
 
 [player]
 # |consensus| in [0, 1] needed to act.
