@@ -25,8 +25,12 @@ from casino_tui.sensors.shard import SensorShard, ShardReply, serve
 log = logging.getLogger("casino.sensors")
 
 LOCAL = "local"
-_CONNECT_TIMEOUT_S = 60.0  # ray.init against an address that never answers retries for minutes
-_READY_TIMEOUT_S = 60.0  # an actor no node takes (too few CPUs in the cluster) stays pending forever
+# Ray waits without end for a cluster that is gone or full (ray.init retries a dead address for minutes, an
+# actor no node has room for stays pending): every blocking Ray step here is bounded by this.
+TIMEOUT_S = 60.0
+# Ray's driver exits the whole process once the cluster's GCS has been unreachable this long (60 s by
+# default); the engine must outlive a lost cluster, so the driver waits as long as the process runs.
+_GCS_RECONNECT_S = str(10 * 365 * 86400)
 _T = TypeVar("_T")
 
 
@@ -52,6 +56,21 @@ class ShardHost:
 
     def serve(self, method: str, args: tuple[Any, ...]) -> ShardReply:
         return serve(self._shard, method, args)
+
+
+class _IntoAppLog(logging.Handler):
+    """Hands the "ray" logger's records to the app's sensors logger (and so to its handlers)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.handle(record)
+
+
+def _into_app_log(name: str) -> None:
+    ray_log = logging.getLogger(name)
+    for handler in list(ray_log.handlers):
+        ray_log.removeHandler(handler)
+    ray_log.addHandler(_IntoAppLog())
+    ray_log.propagate = False
 
 
 class _SessionThread:
@@ -88,9 +107,10 @@ class RaySession:
     """This process's connection to Ray: `connect` starts a local Ray or joins the cluster at `address`
     ("auto" or host:port); `shutdown` stops a local Ray or leaves the cluster. One per process (Ray is)."""
 
-    def __init__(self, address: str = LOCAL, *, num_cpus: int | None = None) -> None:
+    def __init__(self, address: str = LOCAL, *, num_cpus: int | None = None, timeout_s: float = TIMEOUT_S):
         self.address = address
         self.num_cpus = num_cpus
+        self.timeout_s = timeout_s
         self._thread: _SessionThread | None = None
         self._connected = False
         self.host: Any = None  # ShardHost as a Ray actor class, once connected
@@ -110,22 +130,29 @@ class RaySession:
         self._thread = self._thread or _SessionThread()
         try:
             # Concurrent connects queue on the one thread; the first initialises, the rest find it done.
-            await self._thread.run(self._init, _CONNECT_TIMEOUT_S)
+            await self._thread.run(self._init, TIMEOUT_S)  # starting a local Ray alone can take 10 s
         except TimeoutError:
             raise RayUnavailable(
-                f"sensors: no Ray cluster answered at {self.address} within {_CONNECT_TIMEOUT_S:.0f} s"
+                f"sensors: no Ray cluster answered at {self.address} within {TIMEOUT_S:g} s"
             ) from None
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayUnavailable(f"sensors: cannot join the Ray cluster at {self.address}: {exc}") from None
 
     def _init(self) -> None:
-        import ray
-
         if self._connected:
             return
+        # Read when Ray is imported or started (os.environ is also what the local Ray's processes inherit).
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no prompt, no report home
+        # Ray's C++ handler would print a stack dump for every SIGTERM: the app's own shutdown handles it.
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+        os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", _GCS_RECONNECT_S)
+        import ray
+
         if ray.is_initialized():
             raise RuntimeError("Ray is already initialised in this process")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no prompt, no report home
+        # Ray's notices join the app's log (file, or stdout headless) instead of writing over the console;
+        # ray.init empties the "ray" logger's handlers, so its start-up notices are caught one level down.
+        _into_app_log("ray._private")
         options: dict[str, Any] = {
             "log_to_driver": False,
             "configure_logging": False,
@@ -136,6 +163,7 @@ class RaySession:
             ray.init(**options)
         else:
             ray.init(address=self.address, **options)
+        _into_app_log("ray")
         # One CPU per shard: a shard computes on one core, and the scheduler spreads them over the nodes.
         self.host = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(ShardHost)
         self._connected = True
@@ -143,18 +171,23 @@ class RaySession:
         cpus = ray.cluster_resources().get("CPU", 0)  # type: ignore[no-untyped-call]
         log.info("sensors: Ray %s, %d node(s), %g CPUs", self.address, nodes, cpus)
 
-    async def run(self, fn: Callable[[], _T], timeout_s: float | None = None) -> _T:
-        """Run a blocking Ray call on the session's thread, off the event loop."""
+    async def run(self, fn: Callable[[], _T]) -> _T:
+        """Run a blocking Ray call on the session's thread, off the event loop; TimeoutError after
+        `timeout_s` (the thread may stay stuck behind a lost cluster, and later calls time out too)."""
         assert self._thread is not None, "connect first"
-        return await self._thread.run(fn, timeout_s)
+        return await self._thread.run(fn, self.timeout_s)
 
     async def shutdown(self) -> None:
+        """Stop a local Ray (leave a cluster); gives up after `timeout_s` when Ray no longer answers."""
         if self._thread is None:
             return
         if self._connected:
             import ray
 
-            await self._thread.run(ray.shutdown)
+            try:
+                await self._thread.run(ray.shutdown, self.timeout_s)
+            except TimeoutError:
+                log.error("sensors: Ray did not shut down within %g s; leaving it", self.timeout_s)
             self._connected = False
         self._thread.stop()
         self._thread = None
@@ -200,12 +233,12 @@ class RayShardExecutor(ShardExecutor):
         import ray
 
         try:
-            pid, node = await asyncio.wait_for(handle.where.remote(), _READY_TIMEOUT_S)
+            pid, node = await asyncio.wait_for(handle.where.remote(), session.timeout_s)
         except TimeoutError:
-            await session.run(lambda: ray.kill(handle, no_restart=True))
+            await self._kill(handle)
             raise RayUnavailable(
-                f"sensors: no Ray node took shard {shard} within {_READY_TIMEOUT_S:.0f} s "
-                "(each shard needs 1 free CPU)"
+                f"sensors: no Ray node took shard {shard} within {session.timeout_s:g} s "
+                "(each shard needs 1 free CPU; is the cluster still there?)"
             ) from None
         except ray.exceptions.RayError as exc:
             raise RayUnavailable(f"sensors: shard {shard}'s Ray actor failed to start: {exc}") from None
@@ -259,7 +292,7 @@ class RayShardExecutor(ShardExecutor):
     async def restart(self, shard: int) -> None:
         actor = self._actors.pop(shard, None)
         if actor is not None:
-            await self._kill(actor)
+            await self._kill(actor.handle)
         await self.start(shard, *self._specs[shard])
 
     def is_alive(self, shard: int) -> bool:
@@ -275,14 +308,14 @@ class RayShardExecutor(ShardExecutor):
         actors = list(self._actors.values())
         self._actors.clear()
         for actor in actors:
-            await self._kill(actor)
+            await self._kill(actor.handle)
         if self._owns_session:
             await self.session.shutdown()
 
-    async def _kill(self, actor: _Actor) -> None:
+    async def _kill(self, handle: Any) -> None:
         import ray
 
         try:
-            await self.session.run(lambda: ray.kill(actor.handle, no_restart=True))
+            await self.session.run(lambda: ray.kill(handle, no_restart=True))
         except Exception as exc:  # already gone, or the cluster with it: nothing left to stop
             log.debug("sensors: killing a Ray actor: %s", exc)
