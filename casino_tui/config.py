@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +22,7 @@ Fraction = Annotated[float, msgspec.Meta(gt=0, lt=1)]
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "LINKUSDT")
 EXCHANGES = ("sim", "binance-testnet", "binance")
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})")  # a Ray head's GCS address
 
 
 class ConfigError(Exception):
@@ -245,10 +247,8 @@ def validate(config: Config) -> Config:
 
 def _check_sensors(sensors: SensorsConfig) -> None:
     address = sensors.address.strip()
-    host, colon, port = address.rpartition(":")
-    if address not in ("local", "auto") and not (
-        colon and host and " " not in host and port.isdigit() and 0 < int(port) < 65536
-    ):
+    host_port = _HOST_PORT.fullmatch(address)
+    if address not in ("local", "auto") and not (host_port and 0 < int(host_port[1]) < 65536):
         raise ConfigError(
             f'sensors.address: {sensors.address!r} is not "local", "auto" or host:port (like 10.0.0.5:6379)'
         )
