@@ -86,6 +86,13 @@ def test_a_ray_cluster_lost_mid_run_degrades_every_shard_and_the_process_lives_o
     assert seen["stopped_in_s"] < 30
 
 
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 async def lose_the_cluster() -> dict[str, object]:
     """A manager on a local Ray whose every process (GCS, raylet, actors) is SIGKILLed between two closes."""
     import numpy as np
@@ -121,6 +128,7 @@ async def lose_the_cluster() -> dict[str, object]:
 
     node = ray._private.worker._global_node  # test-only: the local cluster's own processes
     pids = [p.process.pid for procs in node.all_processes.values() for p in procs]
+    pids += [child for pid in pids for child in children(pid)]  # the raylet's agents would outlive it
     pids += [manager.worker_pid(k) for k in range(manager.shard_count)]
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
