@@ -1,4 +1,5 @@
-"""Sensor pool latency: candle-close bursts through the real process pool, against a full recompute.
+"""Sensor executor latency: candle-close bursts through the real process pool (or Ray, or inline), against a
+full recompute.
 
 Every simulated minute all N symbols close a 1m candle at once (plus 5m, 15m and 1h on their boundaries);
 the latency of a batch is the time from `submit` to its VoteBatch arriving on the event loop. In the same
@@ -8,7 +9,7 @@ and summed over each burst: the pool's overhead is its p99 above those (`p99_ms 
 a burst's later timeframes waiting for its earlier ones as overhead, `p99_ms - incremental_burst_p99_ms`
 does not).
 
-    python benchmarks/sensors.py --symbols 50 [--closes 240] [--shards 0]
+    python benchmarks/sensors.py --symbols 50 [--closes 240] [--shards 0] [--executor pool|ray|inline]
     python benchmarks/sensors.py --tiny      # a few seconds, what the test suite runs
 
 Prints machine information, then one JSON object on its last line.
@@ -118,7 +119,7 @@ def _percentiles(samples_ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(samples_ms, 50)), float(np.percentile(samples_ms, 99))
 
 
-async def _pool_run(symbols, rows, shards, closes) -> tuple[list[float], int]:
+async def _executor_run(executor, symbols, rows, shards, closes) -> tuple[list[float], int]:
     history = {
         tf: {
             sym: [c for t in range(HISTORY_LEN) for c in _candles(rows[tf], t, tf, [sym])] for sym in symbols
@@ -131,7 +132,7 @@ async def _pool_run(symbols, rows, shards, closes) -> tuple[list[float], int]:
     def on_votes(batch: VoteBatch) -> None:
         latencies.append((time.perf_counter() - sent.pop((batch.timeframe, batch.close_ms))) * 1000.0)
 
-    manager = SensorManager(symbols, SensorsConfig(executor="pool", shards=shards), on_votes)
+    manager = SensorManager(symbols, SensorsConfig(executor=executor, shards=shards), on_votes)
     await manager.start(history)
     try:
         for minute in range(1, closes + 1):
@@ -196,6 +197,7 @@ def main() -> None:
         "--shards", type=int, default=0, help="0 = the default: fitted to the symbols and cores"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--executor", choices=("pool", "ray", "inline"), default="pool")
     args = parse_args(parser, TINY)
     if min(args.symbols, args.closes) < 1 or args.shards < 0:
         parser.error("--symbols and --closes must be at least 1, --shards at least 0")
@@ -209,7 +211,13 @@ def main() -> None:
     rows = {tf: _series(steps, args.symbols, rng) for tf in TIMEFRAMES}
 
     latencies, shards = asyncio.run(
-        _pool_run(symbols, rows, default_shards(SensorsConfig(shards=args.shards), args.symbols), args.closes)
+        _executor_run(
+            args.executor,
+            symbols,
+            rows,
+            default_shards(SensorsConfig(shards=args.shards), args.symbols),
+            args.closes,
+        )
     )
     incremental, burst, full = _incremental_and_full(symbols, rows, args.closes)
     p50, p99 = _percentiles(latencies)
@@ -217,13 +225,14 @@ def main() -> None:
     burst50, burst99 = _percentiles(burst)
     full50, full99 = _percentiles(full)
     print(f"batches: {len(latencies)}  shards: {shards}  sensors: {len(cat.CATALOG)}")
-    print(f"pool submit->VoteBatch ms: p50 {p50:.2f}  p99 {p99:.2f}  max {max(latencies):.2f}")
+    print(f"{args.executor} submit->VoteBatch ms: p50 {p50:.2f}  p99 {p99:.2f}  max {max(latencies):.2f}")
     print(f"incremental in-process ms: p50 {inc50:.2f}  p99 {inc99:.2f}")
     print(f"  summed over each burst ms: p50 {burst50:.2f}  p99 {burst99:.2f}")
     print(f"pool overhead at p99 ms: {p99 - inc99:.2f} over one close, {p99 - burst99:.2f} over its burst")
     print(f"full recompute ms ({len(full)} boundaries): p50 {full50:.2f}  p99 {full99:.2f}")
     result = {
         "benchmark": "sensors",
+        "executor": args.executor,
         "symbols": args.symbols,
         "sensors": len(cat.CATALOG),
         "shards": shards,

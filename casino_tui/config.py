@@ -6,8 +6,10 @@ Environment overrides are `CASINO_<SECTION>_<FIELD>` (e.g. `CASINO_TRADING_MAX_P
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +22,7 @@ Fraction = Annotated[float, msgspec.Meta(gt=0, lt=1)]
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "LINKUSDT")
 EXCHANGES = ("sim", "binance-testnet", "binance")
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})")  # a Ray head's GCS address
 
 
 class ConfigError(Exception):
@@ -49,10 +52,13 @@ class SimConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    # "pool": one worker process per shard; "inline": compute on the event loop (tests, tiny setups).
-    executor: Literal["pool", "inline"] = "pool"
+    # "pool": one worker process per shard; "inline": compute on the event loop (tests, tiny setups);
+    # "ray": one Ray actor per shard (the `ray` extra).
+    executor: Literal["pool", "inline", "ray"] = "pool"
     # 0 = one per 250 symbols, at most 4 and at most one fewer than the cores.
     shards: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    # With executor = "ray": "local" starts Ray in-process; "auto" or "host:port" joins a running cluster.
+    address: str = "local"
 
 
 class PlayerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -230,12 +236,25 @@ def validate(config: Config) -> Config:
         raise ConfigError("symbols: duplicate symbol")
     if config.player.weight_min > config.player.weight_max:
         raise ConfigError("player.weight_min: must not exceed player.weight_max")
+    _check_sensors(config.sensors)
     if config.exchange.live and config.exchange.name != "binance":
         raise ConfigError(
             "exchange.live (--live): live trading needs exchange.name = 'binance', "
             f"not {config.exchange.name!r}"
         )
     return config
+
+
+def _check_sensors(sensors: SensorsConfig) -> None:
+    address = sensors.address.strip()
+    host_port = _HOST_PORT.fullmatch(address)
+    if address not in ("local", "auto") and not (host_port and 0 < int(host_port[1]) < 65536):
+        raise ConfigError(
+            f'sensors.address: {sensors.address!r} is not "local", "auto" or host:port (like 10.0.0.5:6379)'
+        )
+    sensors.address = address
+    if sensors.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError("sensors.executor: \"ray\" needs Ray: pip install 'casino-tui[ray]'")
 
 
 DEFAULT_CONFIG_TOML = """\
@@ -266,10 +285,12 @@ slippage_bps = 1.0
 history_minutes = 3000
 
 [sensors]
-# "pool" (one worker process per shard) or "inline".
+# "pool" (one worker process per shard), "inline" or "ray" (one Ray actor per shard: pip install 'casino-tui[ray]').
 executor = "pool"
 # 0 = one per 250 symbols, at most 4 and at most one fewer than the CPUs.
 shards = 0
+# Ray only: "local" starts Ray in-process; "auto" or "host:port" (the head's GCS) joins a running cluster.
+address = "local"
 
 [player]
 # |consensus| in [0, 1] needed to act.

@@ -41,6 +41,7 @@ from casino_tui.paths import StatePaths
 from casino_tui.port import AuthError, Exchange, MarketSink
 from casino_tui.progress import StartupPhase, StartupProgress
 from casino_tui.sensors.manager import SensorManager
+from casino_tui.sensors.ray_executor import RayUnavailable
 from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
 from casino_tui.startup import LiveGate, StartupError, checked_rules
 from casino_tui.storage import SnapshotError
@@ -137,7 +138,10 @@ class Runtime:
             return
         self.engine.seed(history["1m"])
         self.progress.enter(StartupPhase.WARMING_SENSORS)
-        await self.decisions.warm(history)
+        try:
+            await self.decisions.warm(history)
+        except RayUnavailable as exc:
+            raise StartupError(str(exc)) from None
         self.progress.enter(StartupPhase.DONE)  # LIVE waits for the operator here, and says so itself
         if not await self._cleared_to_trade():
             return

@@ -127,6 +127,19 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def executor_for(config: SensorsConfig) -> ShardExecutor:
+    """The executor `config.executor` names; Ray's module (and Ray) only when it is chosen."""
+    if config.executor == "inline":
+        return InlineExecutor()
+    if config.executor == "ray":
+        from casino_tui.sensors.ray_executor import RaySession, RayShardExecutor
+
+        # A local Ray gets a CPU per shard at least: each actor asks for one, and would wait forever.
+        cpus = max(os.cpu_count() or 1, config.shards)
+        return RayShardExecutor(RaySession(config.address, num_cpus=cpus))
+    return ProcessShardExecutor()
+
+
 class SensorManager:
     """Runs the sensor catalog for `symbols` on a pool of sticky shards and hands `on_votes` one VoteBatch
     per submitted boundary. `executor` overrides the one `config.executor` selects (tests, other hosts)."""
@@ -150,9 +163,7 @@ class SensorManager:
         self.sensor_timeframes = tuple(spec.timeframe for spec in self.catalog)
         self._columns = {tf: tuple(spec.name for spec in sensors_of(self.catalog, tf)) for tf in TIMEFRAMES}
         self._on_votes = on_votes
-        self._executor = executor or (
-            InlineExecutor() if config.executor == "inline" else ProcessShardExecutor()
-        )
+        self._executor = executor or executor_for(config)
         n = len(self.symbols)
         count = max(1, min(default_shards(config, n), n))
         # Round-robin by position: balanced shards, and a symbol always lands on the same one.

@@ -68,6 +68,13 @@ RUNS = {
         ),
         lambda r: r["shards"] == 1 and r["batches"] > 0 and r["p99_ms"] > 0,
     ),
+    # Ray's tiny run: a local Ray, one actor, the same result keys (start-up makes it the slowest tiny run).
+    "sensors-ray": Run(
+        "sensors.py",
+        ("--tiny", "--executor", "ray"),
+        frozenset({"p50_ms", "p99_ms", "incremental_p99_ms", "full_recompute_p99_ms", "speedup_p99"}),
+        lambda r: r["executor"] == "ray" and r["shards"] == 1 and r["batches"] > 0 and r["p99_ms"] > 0,
+    ),
     "ws_ingest": Run(
         "ws_ingest.py",
         ("--tiny",),

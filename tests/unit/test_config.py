@@ -122,3 +122,22 @@ def test_live_on_anything_but_binance_names_the_flag_and_the_exchange():
     with pytest.raises(ConfigError) as info:
         load_config(None, {"exchange": {"live": True}}, env={})
     assert "--live" in str(info.value) and "'sim'" in str(info.value)
+
+
+@pytest.mark.parametrize("address", ["local", "auto", "10.0.0.5:6379", "head.example:6379", " local "])
+def test_sensors_address_takes_local_auto_or_host_and_port(address):
+    config = load_config(None, {"sensors": {"executor": "ray", "address": address}}, env={})
+    assert config.sensors.executor == "ray" and config.sensors.address == address.strip()
+
+
+@pytest.mark.parametrize("address", ["", "10.0.0.5", "ray://head:10001", "head:0", "head:99999", ":6379"])
+def test_a_sensors_address_that_is_not_local_auto_or_host_and_port_is_one_line(address):
+    with pytest.raises(ConfigError, match=r"^sensors\.address: .* is not \"local\", \"auto\" or host:port"):
+        load_config(None, {"sensors": {"address": address}}, env={})
+
+
+def test_an_unknown_sensors_executor_is_one_line_naming_the_setting():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"sensors": {"executor": "dask"}}, env={})
+    assert str(info.value).startswith("sensors.executor: ") and "dask" in str(info.value)
+    assert "\n" not in str(info.value)
