@@ -1,5 +1,10 @@
 """WebSocket ingest benchmark: the sandbox streams aggTrade + markPrice@1s for 50 symbols over loopback.
 
+The streams are spread over as many connections as `--streams-per-connection` needs (the connector's own
+sharding; default Binance's 1024, so up to 512 symbols share one connection): `--symbols 400
+--streams-per-connection 200` runs over four. Both clients use the same connections, and the sandbox
+enforces the same limit.
+
 The sandbox runs in its own process (`casino-tui sandbox`, a high sim speed) so it does not share a core
 with the client loop. Two phases, one after the other, against the same sandbox and stream URL:
 
@@ -15,6 +20,7 @@ whichever side is the bottleneck; `*_busy` (CPU + run-queue wait, Linux) shows w
 Prints machine info, then one JSON object on the last line.
 
     .venv/bin/python benchmarks/ws_ingest.py [--symbols 50] [--speed 100] [--seconds 8]
+    .venv/bin/python benchmarks/ws_ingest.py --symbols 400 --streams-per-connection 200
     .venv/bin/python benchmarks/ws_ingest.py --tiny      # a few seconds, what the test suite runs
 """
 
@@ -38,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from harness import emit, machine_info, parse_args, print_machine  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
-from websockets.exceptions import ConnectionClosed  # noqa: E402
+from websockets.exceptions import WebSocketException  # noqa: E402
 
 from casino_tui.clock import SimClock  # noqa: E402
 from casino_tui.config import ExchangeConfig  # noqa: E402
@@ -46,6 +52,11 @@ from casino_tui.engine.candles import CandleBook  # noqa: E402
 from casino_tui.engine.engine import Engine  # noqa: E402
 from casino_tui.engine.streams import StreamStats  # noqa: E402
 from casino_tui.exchange.binance.connector import BinanceExchange  # noqa: E402
+from casino_tui.exchange.binance.sharding import (  # noqa: E402
+    MAX_STREAMS_PER_CONNECTION,
+    SUBSCRIBES_PER_S,
+    plan_shards,
+)
 from casino_tui.exchange.sim.market import synthetic_symbols  # noqa: E402
 from casino_tui.model import TIMEFRAMES, AccountUpdate, OrderUpdate  # noqa: E402
 from casino_tui.sandbox.serve import BANNER_BASE_URL  # noqa: E402
@@ -55,17 +66,18 @@ API_SECRET = "sandbox-secret"
 TIMER_S = 0.25  # the runtime's timer interval
 SATURATED = 0.9  # a process using this much of a core is the one holding the rate down
 _SANDBOX_LINE = BANNER_BASE_URL
-TINY = {"symbols": 5, "speed": 20.0, "seconds": 1.0, "warmup": 0.5}
+TINY = {"symbols": 5, "speed": 20.0, "seconds": 1.0, "warmup": 0.5, "streams_per_connection": 4}
 
 
 class SandboxProcess:
     """`casino-tui sandbox --port 0` in a child process; `base_url` is parsed from what it prints."""
 
-    def __init__(self, symbols: list[str], speed: float, seed: int) -> None:
+    def __init__(self, symbols: int, speed: float, seed: int, streams_per_connection: int) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "CASINO_"))}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "casino_tui.cli", "sandbox", "--port", "0", "--speed", str(speed)]
-            + ["--seed", str(seed), "--symbols", ",".join(symbols)],
+            + ["--seed", str(seed), "--symbols-count", str(symbols)]
+            + ["--max-streams-per-connection", str(streams_per_connection)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -178,10 +190,19 @@ class Phase:
         return "neither saturated (other load on the machine?)"
 
 
-def stream_url(ws_base: str, symbols: list[str]) -> str:
-    """The connector's own combined /market URL (aggTrade + markPrice@1s per symbol)."""
-    names = "/".join(f"{s.lower()}@aggTrade/{s.lower()}@markPrice@1s" for s in symbols)
-    return f"{ws_base}/market/stream?streams={names}"
+def subscriptions(symbols: list[str], streams_per_connection: int) -> list[list[str]]:
+    """The SUBSCRIBE messages of each connection of the connector's own plan (aggTrade + markPrice@1s).
+
+    Subscribed by message, as the connector does: 400 symbols' names in one URL exceed what the server
+    reads of a request line, so a URL-only client would get no data at all.
+    """
+    return [
+        [
+            json.dumps({"method": "SUBSCRIBE", "params": list(batch), "id": i})
+            for i, batch in enumerate(plan.batches)
+        ]
+        for plan in plan_shards(symbols, streams_per_connection)
+    ]
 
 
 async def server_ms(http: httpx.AsyncClient, base_url: str) -> int:
@@ -193,44 +214,59 @@ def last_trade_ms(frame: str | bytes) -> int:
     return int(data.get("T") or data.get("E") or 0)
 
 
-async def raw_phase(
-    sandbox: SandboxProcess, url: str, speed: float, warmup_s: float, seconds: float
-) -> Phase:
-    """Bare websockets: count every message, and the aggTrade ones, nothing else.
+class _RawCount:
+    """What the bare clients received, over all their connections."""
 
-    The window closes while the socket is still open: closing a socket the server keeps flooding can
-    take the whole close timeout, which must not count as receiving time.
-    """
-    messages = trades = disconnects = 0
-    last_trade = ""
-    loop = asyncio.get_running_loop()
-    measure_from = loop.time() + warmup_s
-    stop_at = measure_from + seconds
-    start: Usage | None = None
-    end: Usage | None = None
-    now_ms = 0
-    async with httpx.AsyncClient() as http:
-        while end is None:
+    def __init__(self) -> None:
+        self.messages = self.trades = self.disconnects = 0
+        self.last_trade = ""
+
+    async def read(self, url: str, messages: list[str]) -> None:
+        """Subscribe (paced as the connector paces), then count every message and the aggTrade ones on one
+        connection, reconnecting until cancelled."""
+        while True:
             try:
                 async with connect(url, proxy=None, max_size=2**22, close_timeout=1) as ws:
+                    for index, message in enumerate(messages):
+                        if index:
+                            await asyncio.sleep(1 / SUBSCRIBES_PER_S)
+                        await ws.send(message)
                     async for raw in ws:
-                        if start is not None:
-                            messages += 1
-                            if "@aggTrade" in raw[:40]:
-                                trades += 1
-                                last_trade = raw
-                            if not messages & 1023 and loop.time() >= stop_at:
-                                end = Usage.now(sandbox)
-                                break
-                        elif loop.time() >= measure_from:
-                            start = Usage.now(sandbox)
-                    if end is not None:
-                        now_ms = await server_ms(http, sandbox.base_url)
-            except (ConnectionClosed, OSError):
-                disconnects += 1
-    assert start is not None
-    lag = (now_ms - last_trade_ms(last_trade)) / speed / 1000 if last_trade else float("nan")
-    return Phase(messages, trades, start, end, lag, disconnects)
+                        self.messages += 1
+                        if "@aggTrade" in raw[:40]:
+                            self.trades += 1
+                            self.last_trade = raw
+            except (WebSocketException, OSError):
+                self.disconnects += 1
+
+
+async def raw_phase(
+    sandbox: SandboxProcess, subscribe: list[list[str]], speed: float, warmup_s: float, seconds: float
+) -> Phase:
+    """Bare websockets, one reader per connection: count every message, and the aggTrade ones, nothing else.
+
+    The window closes while the sockets are still open: closing a socket the server keeps flooding can
+    take the whole close timeout, which must not count as receiving time.
+    """
+    count = _RawCount()
+    url = f"{sandbox.ws_url}/market/stream"
+    readers = [asyncio.create_task(count.read(url, messages)) for messages in subscribe]
+    try:
+        await asyncio.sleep(warmup_s)
+        start = Usage.now(sandbox)
+        messages0, trades0, disconnects0 = count.messages, count.trades, count.disconnects
+        await asyncio.sleep(seconds)
+        end = Usage.now(sandbox)
+        messages, trades = count.messages - messages0, count.trades - trades0
+        async with httpx.AsyncClient() as http:
+            now_ms = await server_ms(http, sandbox.base_url)
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    last = count.last_trade
+    lag = (now_ms - last_trade_ms(last)) / speed / 1000 if last else float("nan")
+    return Phase(messages, trades, start, end, lag, count.disconnects - disconnects0)
 
 
 class _NoUser:
@@ -253,13 +289,18 @@ class _MarkCounter:
         self._engine.on_mark_price(symbol, price, ts_ms)
 
     def on_stream_status(self, stream: str, connected: bool, reason: str) -> None:
-        if stream == "market" and not connected:
+        if stream.startswith("market") and not connected:
             self.downs += 1
         self._engine.on_stream_status(stream, connected, reason)
 
 
 async def engine_phase(
-    sandbox: SandboxProcess, symbols: list[str], speed: float, warmup_s: float, seconds: float
+    sandbox: SandboxProcess,
+    symbols: list[str],
+    speed: float,
+    warmup_s: float,
+    seconds: float,
+    streams_per_connection: int,
 ) -> tuple[Phase, dict[str, Any]]:
     """BinanceExchange (started as the runtime starts it) feeding Engine -> StreamStats + CandleBook."""
     async with httpx.AsyncClient() as http:
@@ -270,7 +311,15 @@ async def engine_phase(
     engine = Engine(symbols, clock, book, stats, lambda *_: None)
     sink = _MarkCounter(engine)
     config = ExchangeConfig(name="binance", rest_url=sandbox.base_url, ws_url=sandbox.ws_url)
-    exchange = BinanceExchange(config, API_KEY, API_SECRET, clock, testnet=False, seed=1)
+    exchange = BinanceExchange(
+        config,
+        API_KEY,
+        API_SECRET,
+        clock,
+        testnet=False,
+        seed=1,
+        max_streams_per_connection=streams_per_connection,
+    )
     exchange.set_sinks(sink, _NoUser())  # type: ignore[arg-type]
     await exchange.start(symbols)
 
@@ -306,11 +355,14 @@ async def engine_phase(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     symbols = synthetic_symbols(args.symbols)
-    sandbox = SandboxProcess(symbols, args.speed, args.seed)
+    per_connection = args.streams_per_connection
+    sandbox = SandboxProcess(args.symbols, args.speed, args.seed, per_connection)
     try:
-        url = stream_url(sandbox.ws_url, symbols)
-        raw = await raw_phase(sandbox, url, args.speed, args.warmup, args.seconds)
-        engine, engine_extra = await engine_phase(sandbox, symbols, args.speed, args.warmup, args.seconds)
+        subscribe = subscriptions(symbols, per_connection)
+        raw = await raw_phase(sandbox, subscribe, args.speed, args.warmup, args.seconds)
+        engine, engine_extra = await engine_phase(
+            sandbox, symbols, args.speed, args.warmup, args.seconds, per_connection
+        )
     finally:
         sandbox.stop()
     raw_figs, engine_figs = raw.figures("raw"), engine.figures("engine")
@@ -319,6 +371,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "ws_ingest",
         "symbols": len(symbols),
+        "connections": len(subscribe),
+        "streams_per_connection": per_connection,
         "speed": args.speed,
         "seconds": args.seconds,
         "raw_recv_per_s": round(raw_rate),
@@ -349,9 +403,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window per phase")
     parser.add_argument("--warmup", type=float, default=1.5, help="seconds received before measuring")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--streams-per-connection",
+        type=int,
+        default=MAX_STREAMS_PER_CONNECTION,
+        help="streams per WebSocket connection, on both sides (default Binance's 1024)",
+    )
     args = parse_args(parser, TINY)
     if args.symbols < 1 or min(args.speed, args.seconds) <= 0 or args.warmup < 0:
         parser.error("--symbols must be at least 1, --speed and --seconds positive, --warmup not negative")
+    if args.streams_per_connection < 2:
+        parser.error("--streams-per-connection must be at least 2 (one symbol's streams)")
 
     info = machine_info()
     print_machine(info)

@@ -63,7 +63,11 @@ def _int(text: str) -> int:
 def add_exchange_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="PATH", help="TOML config file")
     parser.add_argument("--exchange", choices=EXCHANGES, help="sim (default), binance-testnet or binance")
-    parser.add_argument("--symbols", metavar="A,B,...", help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT")
+    parser.add_argument(
+        "--symbols",
+        metavar="A,B,...|all",
+        help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT; 'all': every perpetual passing [market]'s filters",
+    )
     parser.add_argument("--rest-url", metavar="URL", help="override the REST base URL (e.g. the sandbox)")
     parser.add_argument("--ws-url", metavar="URL", help="override the WebSocket base URL")
     parser.add_argument("--live", action="store_true", help="allow trading real money on production Binance")
@@ -248,6 +252,9 @@ def _run(config: Config, args: argparse.Namespace, early: EarlySignals, confirme
         return 2
     logs = LogSetup(paths.log_file, stdout=args.headless, stdout_format=LogFormat(args.log_format or "text"))
     try:
+        from casino_tui.exchange.universe import resolve_symbols
+
+        config = resolve_symbols(config)  # `--symbols all`: the exchange's list, before anything is built
         if args.headless:
             from casino_tui.headless import print_report_line, run_headless
 
@@ -315,6 +322,14 @@ def _subcommand(name: str, argv: list[str]) -> int:
         refuse_inapplicable(args, args.exchange)
         config = resolve_config(args)
         refuse_inapplicable(args, config.exchange.name)
+        from casino_tui.exchange.factory import ExchangeSetupError
+        from casino_tui.exchange.universe import resolve_symbols
+
+        try:
+            config = resolve_symbols(config)
+        except ExchangeSetupError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
         return run_check(config)
     if name == "journal":
         from casino_tui.engine.audit import print_journal

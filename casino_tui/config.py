@@ -23,6 +23,7 @@ Fraction = Annotated[float, msgspec.Meta(gt=0, lt=1)]
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "LINKUSDT")
 EXCHANGES = ("sim", "binance-testnet", "binance")
 _HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})")  # a Ray head's GCS address
+ALL_MARKET = "ALL"  # `--symbols all`
 
 
 class ConfigError(Exception):
@@ -49,6 +50,15 @@ class SimConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     slippage_bps: NonNegative = 1.0
     # 1m candles of generated history for warm-up (higher timeframes are built from them).
     history_minutes: Annotated[int, msgspec.Meta(ge=60, le=20_000)] = 3000
+
+
+class MarketConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # `symbols = "all"` takes every TRADING perpetual quoted in `quote_asset` whose 24 h quote volume
+    # (GET /fapi/v1/ticker/24hr) is at least `min_quote_volume_24h`.
+    quote_asset: str = "USDT"
+    min_quote_volume_24h: NonNegative = 0.0
+    # Streams per WebSocket connection (Binance allows 1024); more symbols spread over more connections.
+    max_streams_per_connection: Annotated[int, msgspec.Meta(ge=2, le=1024)] = 1024
 
 
 class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -115,12 +125,18 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     symbols: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
     sim: SimConfig = msgspec.field(default_factory=SimConfig)
+    market: MarketConfig = msgspec.field(default_factory=MarketConfig)
     sensors: SensorsConfig = msgspec.field(default_factory=SensorsConfig)
     player: PlayerConfig = msgspec.field(default_factory=PlayerConfig)
     trading: TradingConfig = msgspec.field(default_factory=TradingConfig)
     runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     ui: UiConfig = msgspec.field(default_factory=UiConfig)
+
+    @property
+    def all_market(self) -> bool:
+        """`symbols = "all"`: the symbols are chosen from the exchange at start (casino_tui.exchange.universe)."""
+        return self.symbols == [ALL_MARKET]
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
@@ -212,6 +228,8 @@ def load_config(
     raw: dict[str, Any] = read_toml(path) if path is not None else {}
     raw = merge(raw, _env_overrides(dict(os.environ if env is None else env)))
     raw = merge(raw, overrides or {})
+    if isinstance(raw.get("symbols"), str):  # `symbols = "all"` (or "BTCUSDT,ETHUSDT") in the file
+        raw["symbols"] = [s.strip().upper() for s in raw["symbols"].split(",") if s.strip()]
     try:
         config = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as exc:
@@ -229,7 +247,15 @@ def validate(config: Config) -> Config:
     if not config.symbols:
         raise ConfigError("symbols: at least one symbol is needed")
     config.symbols = [s.strip().upper() for s in config.symbols]
-    for sym in config.symbols:
+    if ALL_MARKET in config.symbols and len(config.symbols) > 1:
+        raise ConfigError("symbols: 'all' stands alone (it takes every perpetual the exchange lists)")
+    quote = config.market.quote_asset = config.market.quote_asset.strip().upper()
+    if quote != "USDT":
+        raise ConfigError(
+            f"market.quote_asset: only USDT-margined perpetuals are traded (balances and sizes are in "
+            f"USDT), not {quote!r}"
+        )
+    for sym in [] if config.all_market else config.symbols:
         if not sym.isalnum() or not sym.endswith("USDT"):
             raise ConfigError(f"symbols: {sym!r} is not a USDT perpetual symbol (like BTCUSDT)")
     if len(set(config.symbols)) != len(config.symbols):
@@ -262,7 +288,8 @@ DEFAULT_CONFIG_TOML = """\
 # Precedence: this file < CASINO_<SECTION>_<FIELD> environment variables < command-line flags.
 # API keys are never read from this file: use BINANCE_API_KEY / BINANCE_API_SECRET or a .env file.
 
-# USDT perpetuals to trade and show.
+# USDT perpetuals to trade and show, or "all": every TRADING perpetual the exchange lists that passes
+# the [market] filters (on the sim: every symbol it simulates).
 symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "LINKUSDT"]
 
 [exchange]
@@ -283,6 +310,13 @@ start_balance_usdt = 10000.0
 taker_fee = 0.0004
 slippage_bps = 1.0
 history_minutes = 3000
+
+[market]
+# With symbols = "all": the quote asset and the minimum 24 h quote volume (GET /fapi/v1/ticker/24hr).
+quote_asset = "USDT"
+min_quote_volume_24h = 0.0
+# Streams per WebSocket connection (Binance allows 1024, two per symbol); more spread over more connections.
+max_streams_per_connection = 1024
 
 [sensors]
 # "pool" (one worker process per shard), "inline" or "ray" (one Ray actor per shard: pip install 'casino-tui[ray]').

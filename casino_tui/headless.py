@@ -103,8 +103,10 @@ async def _status_lines(runtime: Runtime) -> None:
         snap = runtime.snapshot()
         h, c = snap.header, snap.counters
         ticks = sum(row.ticks_per_s for row in snap.streams)
+        up = sum(conn.connected for conn in snap.connections)
         log.info(
-            "%s %s equity %.2f pnl %+.2f positions %d/%d ticks/s %.0f decisions %d brackets %d/%d%s",
+            "%s %s equity %.2f pnl %+.2f positions %d/%d ticks/s %.0f decisions %d brackets %d/%d "
+            "sockets %d/%d%s",
             h.mode,
             h.status,
             h.equity,
@@ -115,6 +117,8 @@ async def _status_lines(runtime: Runtime) -> None:
             c.decisions,
             c.brackets_opened,
             c.brackets_closed,
+            up,
+            len(snap.connections),
             f" STALE: {h.stale_reason}" if h.is_stale else "",
         )
 

@@ -101,8 +101,19 @@ class BreakerState(msgspec.Struct, frozen=True):
     cooldown_s: float = 0.0
 
 
+class StreamConnection(msgspec.Struct, frozen=True):
+    """One WebSocket connection of the exchange adapter: the market symbols it carries ("" symbols for the
+    user-data socket), whether it is up, how often it connected and why it last went down."""
+
+    name: str
+    connected: bool
+    symbols: tuple[str, ...] = ()
+    connects: int = 0
+    last_error: str = ""
+
+
 class ExchangeHealth(msgspec.Struct, frozen=True):
-    """Breakers and rate-limit headroom; the sim reports its own (always healthy) figures."""
+    """Breakers, rate-limit headroom and stream connections; the sim reports its own (always healthy) figures."""
 
     breakers: tuple[BreakerState, ...] = ()
     used_weight_1m: int = 0
@@ -112,6 +123,7 @@ class ExchangeHealth(msgspec.Struct, frozen=True):
     order_count_1m: int = 0
     order_limit_1m: int = 1200
     errors: int = 0
+    streams: tuple[StreamConnection, ...] = ()
 
 
 class KeyPermissions(msgspec.Struct, frozen=True):

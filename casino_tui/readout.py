@@ -22,7 +22,7 @@ from casino_tui.engine.streams import StreamStats
 from casino_tui.heartbeat import Heartbeat
 from casino_tui.lifecycle import RuntimeStatus
 from casino_tui.model import Balance, TradingMode
-from casino_tui.port import Exchange
+from casino_tui.port import Exchange, StreamConnection
 from casino_tui.snapshot import Counters, HeaderView, LimitView, RuntimeSnapshot
 
 log = logging.getLogger("casino.runtime")
@@ -78,6 +78,9 @@ class Readout:
         equity = self.balance.wallet + unrealized
         stale, reason = self._engine.is_stale(now, self._config.runtime.stale_after_s)
         health = self._exchange.health()
+        degraded = degraded_symbols(health.streams)
+        if stale and degraded:
+            reason += f"; {len(degraded)} of {len(self._stats.symbols)} symbols without market data"
         header = HeaderView(
             mode=mode,
             status=status,
@@ -97,7 +100,7 @@ class Readout:
         return RuntimeSnapshot(
             seq=self._seq,
             header=header,
-            streams=self._stats.rows(),
+            streams=self._stats.rows(degraded=degraded),
             consensus=self._decisions.consensus(now),
             brackets=croupier.bracket_rows(now) if croupier is not None else (),
             breakers=health.breakers,
@@ -111,6 +114,7 @@ class Readout:
             ),
             logs=self._logs.buffer.lines() if self._logs is not None else (),
             counters=self._counters(croupier, errors + health.errors),
+            connections=health.streams,
         )
 
     def _counters(self, croupier: Croupier | None, errors: int) -> Counters:
@@ -187,3 +191,8 @@ def _protective_legs(croupier: Croupier | None) -> int:
     if croupier is None:
         return 0
     return sum(int(b.tp_acked) + int(b.sl_acked) for b in croupier.brackets if b.is_active)
+
+
+def degraded_symbols(connections: tuple[StreamConnection, ...]) -> frozenset[str]:
+    """The symbols whose market-data connection is down: only they are degraded, the others flow on."""
+    return frozenset(symbol for conn in connections if not conn.connected for symbol in conn.symbols)

@@ -10,7 +10,7 @@ import msgspec
 
 from casino_tui.lifecycle import RuntimeStatus
 from casino_tui.model import BracketState, CloseReason, TradingMode
-from casino_tui.port import BreakerState
+from casino_tui.port import BreakerState, StreamConnection
 
 
 class HeaderView(msgspec.Struct, frozen=True):
@@ -37,6 +37,7 @@ class StreamRow(msgspec.Struct, frozen=True):
     ticks_per_s: float
     age_s: float  # since the last trade
     spark: tuple[float, ...] = ()  # recent 1m closes, oldest first
+    is_degraded: bool = False  # the connection carrying the symbol's market data is down
 
 
 class ConsensusRow(msgspec.Struct, frozen=True):
@@ -121,3 +122,5 @@ class RuntimeSnapshot(msgspec.Struct, frozen=True):
     limits: LimitView = LimitView()
     logs: tuple[LogLine, ...] = ()  # the newest lines (bounded); `seq` lets a reader append only new ones
     counters: Counters = Counters()
+    # The exchange's WebSocket connections (market shards, then the user stream), up or down.
+    connections: tuple[StreamConnection, ...] = ()

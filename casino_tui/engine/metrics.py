@@ -66,6 +66,24 @@ FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ),
     ("casino_market_data_stale", "1 while the STALE banner is up (no trades on any symbol)", "gauge", ()),
     (
+        "casino_stream_connections",
+        "The exchange's WebSocket connections (market shards and the user stream) by state",
+        "gauge",
+        ("state",),
+    ),
+    (
+        "casino_stream_connection_up",
+        "1 while the WebSocket connection is up; a market connection carries `casino_stream_connection_symbols`",
+        "gauge",
+        ("connection",),
+    ),
+    (
+        "casino_stream_connection_symbols",
+        "Symbols whose market data the connection carries",
+        "gauge",
+        ("connection",),
+    ),
+    (
         "casino_breaker_state",
         "Circuit breaker per group: 0 closed, 1 half-open, 2 open",
         "gauge",
@@ -204,6 +222,11 @@ class RuntimeCollector(Collector):
         v.each("casino_ticks", ((s, source.stats.get(s).ticks) for s in source.stats.symbols))
         v.each("casino_stream_age_seconds", ((row.symbol, row.age_s) for row in snap.streams))
         v.set("casino_market_data_stale", float(h.is_stale))
+        up = sum(conn.connected for conn in snap.connections)
+        v.each("casino_stream_connections", (("up", up), ("down", len(snap.connections) - up)))
+        for conn in snap.connections:
+            v.set("casino_stream_connection_up", float(conn.connected), conn.name)
+            v.set("casino_stream_connection_symbols", len(conn.symbols), conn.name)
         for breaker in snap.breakers:
             v.set("casino_breaker_state", _BREAKER_VALUE.get(breaker.state, 2), breaker.name)
             v.set("casino_breaker_failures", breaker.failures, breaker.name)

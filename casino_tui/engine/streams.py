@@ -139,8 +139,10 @@ class StreamStats:
 
     # ---- queries --------------------------------------------------------------------------------------
 
-    def rows(self, now_ms: int | None = None) -> tuple[StreamRow, ...]:
-        """One StreamRow per symbol, in configuration order."""
+    def rows(
+        self, now_ms: int | None = None, degraded: frozenset[str] = frozenset()
+    ) -> tuple[StreamRow, ...]:
+        """One StreamRow per symbol, in configuration order; `degraded` symbols have lost their connection."""
         now = self._clock.now_ms() if now_ms is None else now_ms
         self.observe(now)
         base_ms, base_counts = self._samples[0]
@@ -158,6 +160,7 @@ class StreamStats:
                     ticks_per_s=rate,
                     age_s=max(0.0, self._per_wall_s(now - stream.recv_ms)),
                     spark=tuple(stream.spark),
+                    is_degraded=stream.symbol in degraded,
                 )
             )
         return tuple(rows)

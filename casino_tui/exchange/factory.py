@@ -51,4 +51,11 @@ def build_exchange(config: Config, clock: Clock) -> Exchange:
         raise ExchangeSetupError(
             "no API key: set BINANCE_API_KEY and BINANCE_API_SECRET (environment or .env)"
         )
-    return BinanceExchange(config.exchange, key, secret, clock, testnet=testnet)
+    return BinanceExchange(
+        config.exchange,
+        key,
+        secret,
+        clock,
+        testnet=testnet,
+        max_streams_per_connection=config.market.max_streams_per_connection,
+    )

@@ -1,5 +1,5 @@
-"""Admin routes for tests and demos: faults, state (with per-client-id order counts), request counts,
-position injection.
+"""Admin routes for tests and demos: faults, state (with per-client-id order counts and streams per
+connection), request counts, position injection, dropping the one connection that carries a stream.
 
 No signature, no rate limit, but they answer only on loopback (403 for anyone else).
 """
@@ -27,6 +27,12 @@ class InjectPosition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     notify: bool = False
 
 
+class DropConnection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Close the connection(s) subscribed to `stream` (e.g. "btcusdt@aggTrade"): one socket's loss."""
+
+    stream: str
+
+
 class ApiRestrictions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
     enable_withdrawals: bool
 
@@ -44,6 +50,8 @@ class SandboxState(msgspec.Struct, frozen=True, kw_only=True):
     user_events: dict[str, int]
     active_listen_keys: int
     connections: int
+    # Market streams per connection, most first (connections without market streams left out).
+    streams_per_connection: list[int]
     faults: FaultStatus
 
 
@@ -60,6 +68,9 @@ async def collect_state(venue: Venue) -> SandboxState:
         user_events=dict(venue.user_feed.sent),
         active_listen_keys=len(venue.listen_keys.active()),
         connections=len(venue.connections),
+        streams_per_connection=sorted(
+            (len(conn.streams) for conn in venue.connections if conn.streams), reverse=True
+        ),
         faults=venue.faults.status(),
     )
 
@@ -119,6 +130,17 @@ async def inject_position(request: Request) -> Response:
     return _json(await venue.sim.positions())
 
 
+async def drop_connection(request: Request) -> Response:
+    if not _is_loopback(request):
+        return _json({"error": "admin answers on loopback only"}, 403)
+    venue: Venue = request.app.state.venue
+    try:
+        body = msgspec.json.decode(await request.body(), type=DropConnection)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json({"dropped": venue.drop_connection(body.stream, "drop_connection (admin)")})
+
+
 async def api_restrictions(request: Request) -> Response:
     if not _is_loopback(request):
         return _json({"error": "admin answers on loopback only"}, 403)
@@ -137,4 +159,5 @@ ROUTES = [
     Route("/__admin__/requests", requests, methods=["GET"]),
     Route("/__admin__/inject_position", inject_position, methods=["POST"]),
     Route("/__admin__/api_restrictions", api_restrictions, methods=["POST"]),
+    Route("/__admin__/drop_connection", drop_connection, methods=["POST"]),
 ]

@@ -23,6 +23,7 @@ import uvicorn
 from casino_tui.clock import Clock, SimClock
 from casino_tui.config import DEFAULT_SYMBOLS, SimConfig
 from casino_tui.exchange.sim.exchange import SimExchange
+from casino_tui.exchange.sim.market import synthetic_symbols
 from casino_tui.sandbox.admin import SandboxState, collect_state
 from casino_tui.sandbox.app import build_app
 from casino_tui.sandbox.faults import FaultPatch, parse_patch
@@ -31,6 +32,8 @@ from casino_tui.sandbox.venue import DEFAULT_API_KEY, DEFAULT_API_SECRET, Sandbo
 log = logging.getLogger("casino.sandbox")
 
 DEFAULT_PORT = 8765
+MAX_SYMBOLS_COUNT = 2000
+BANNER_SYMBOLS = 8  # symbols named in the banner; a larger set is summed up
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -127,6 +130,9 @@ class SandboxServer:
     def inject_position(self, symbol: str, qty: float, entry_price: float, notify: bool = False) -> None:
         self.venue.inject_position(symbol, qty, entry_price, notify)
 
+    def drop_connection(self, stream: str) -> int:
+        return self.venue.drop_connection(stream, "drop_connection (admin)")
+
 
 @contextlib.asynccontextmanager
 async def running_sandbox(
@@ -177,7 +183,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--speed", type=float, default=1.0, help="sim clock speed; >1 makes clients resync often"
     )
-    parser.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols")
+    parser.add_argument("--symbols", default=None, help="comma-separated symbols (default: the sim's eight)")
+    parser.add_argument(
+        "--symbols-count",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"serve N perpetuals: the eight majors, then synthetic SYN001USDT... (1 to {MAX_SYMBOLS_COUNT})",
+    )
+    parser.add_argument(
+        "--max-streams-per-connection",
+        type=int,
+        default=SandboxSettings().max_streams_per_connection,
+        metavar="N",
+        help="streams one WebSocket may carry; more are refused as Binance does (default 1024)",
+    )
     parser.add_argument("--faults", default="", help="initial faults as JSON, e.g. '{\"slow_ms\": 200}'")
     parser.add_argument(
         "--withdrawals-enabled", action="store_true", help="report a withdraw-capable API key"
@@ -192,12 +212,15 @@ BANNER_BASE_URL = re.compile(r"casino-tui sandbox: REST (http://127\.0\.0\.1:(\d
 def banner(server: SandboxServer, key: str, shown_secret: str, symbols: list[str]) -> list[str]:
     """What `casino-tui sandbox` prints: base URLs that work pasted as --rest-url / --ws-url, and how to use them."""
     rest, ws = server.base_url, server.ws_url
+    shown = ", ".join(symbols[:BANNER_SYMBOLS])
+    if len(symbols) > BANNER_SYMBOLS:
+        shown += f" and {len(symbols) - BANNER_SYMBOLS} more"
     return [
         f"casino-tui sandbox: REST {rest}  WebSocket {ws}",
         f"  connect: casino-tui --exchange binance --rest-url {rest} --ws-url {ws}",
-        f"  API key {key}  secret {shown_secret}  (test credentials; symbols {', '.join(symbols)})",
+        f"  API key {key}  secret {shown_secret}  (test credentials; symbols {shown})",
         f"  other clients: python-binance FUTURES_URL={rest}/fapi; Binance SDK base_path={rest}, stream_url={ws}",
-        f"  admin: {rest}/__admin__/state  /__admin__/requests  /__admin__/faults",
+        f"  admin: {rest}/__admin__/state  /__admin__/requests  /__admin__/faults  /__admin__/drop_connection",
     ]
 
 
@@ -207,27 +230,42 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     return key, secret
 
 
+def served_symbols(args: argparse.Namespace) -> list[str]:
+    """`--symbols` or `--symbols-count` (not both); ValueError names the bad option."""
+    listed = getattr(args, "symbols", None)
+    count = getattr(args, "symbols_count", None)
+    if listed and count is not None:
+        raise ValueError("--symbols and --symbols-count exclude each other")
+    if count is not None:
+        if not 1 <= count <= MAX_SYMBOLS_COUNT:
+            raise ValueError(f"--symbols-count must be from 1 to {MAX_SYMBOLS_COUNT}, not {count}")
+        return synthetic_symbols(count)
+    return [s.strip().upper() for s in str(listed or ",".join(DEFAULT_SYMBOLS)).split(",") if s.strip()]
+
+
 def serve_main(args: argparse.Namespace) -> int:
     """Run the sandbox until interrupted; 0 on a clean stop, 2 on bad options."""
     key, secret = _credentials(args)
-    symbols = [
-        s.strip().upper() for s in str(getattr(args, "symbols", "") or ",".join(DEFAULT_SYMBOLS)).split(",")
-    ]
     speed = float(getattr(args, "speed", 1.0) or 1.0)
     seed = int(getattr(args, "seed", 7))
     try:
+        symbols = served_symbols(args)
         patch = parse_patch(str(getattr(args, "faults", "") or "{}").encode())
         if speed <= 0:
             raise ValueError("--speed must be positive")
+        max_streams = int(getattr(args, "max_streams_per_connection", 1024))
+        if max_streams < 1:
+            raise ValueError(f"--max-streams-per-connection must be at least 1, not {max_streams}")
         settings = SandboxSettings(
             api_key=key,
             api_secret=secret,
             seed=seed,
             withdrawals_enabled=bool(getattr(args, "withdrawals_enabled", False)),
+            max_streams_per_connection=max_streams,
         )
         sim = SimExchange(
             SimConfig(seed=seed, speed=speed),
-            [s for s in symbols if s],
+            symbols,
             SimClock(time.time_ns() // 1_000_000, speed),
             leverage=settings.leverage,
         )

@@ -118,6 +118,13 @@ class Venue:
         for conn in list(self.connections):
             conn.request_close(1001, reason)
 
+    def drop_connection(self, stream: str, reason: str) -> int:
+        """Close the connections subscribed to `stream` (one connection's loss, for tests); how many."""
+        carrying = [conn for conn in self.connections if stream in conn.streams]
+        for conn in carrying:
+            conn.request_close(1001, reason)
+        return len(carrying)
+
     async def housekeeping(self, interval_s: float = 0.5) -> None:
         """Expire listenKeys whose lifetime ran out: their sockets get `listenKeyExpired`, then silence."""
         while True:

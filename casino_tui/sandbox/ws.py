@@ -182,29 +182,50 @@ async def _read(venue: Venue, conn: Connection, handler: RequestHandler) -> None
                 conn.push(reply)
 
 
-async def _initial_streams(venue: Venue, conn: Connection, names: list[str]) -> None:
-    for name in names:
-        spec = parse_stream(name, venue.market_feed.symbols)
-        if spec is not None:
-            await _load_days(venue, spec)
-            venue.market_feed.subscribe(conn, spec)
+def _known_streams(venue: Venue, names: list[str]) -> list[StreamSpec]:
+    specs = (parse_stream(name, venue.market_feed.symbols) for name in names)
+    return list({spec.name: spec for spec in specs if spec is not None}.values())
+
+
+async def _initial_streams(venue: Venue, conn: Connection, specs: list[StreamSpec]) -> None:
+    for spec in specs:
+        await _load_days(venue, spec)
+        venue.market_feed.subscribe(conn, spec)
+
+
+async def _accept_streams(websocket: WebSocket, venue: Venue, names: list[str]) -> list[StreamSpec] | None:
+    """The streams named in the URL, or None (handshake refused) when they are more than one connection may
+    carry. Binance's refusal for a URL this long is not documented; a SUBSCRIBE over the limit gets the
+    request error instead."""
+    specs = _known_streams(venue, names)
+    limit = venue.settings.max_streams_per_connection
+    if len(specs) > limit:
+        log.info("refusing a websocket with %d streams in its URL (at most %d)", len(specs), limit)
+        await websocket.close(1008, f"too many streams (at most {limit})")
+        return None
+    await websocket.accept()
+    return specs
 
 
 async def market_stream(websocket: WebSocket) -> None:
     """Combined market streams: `/stream?streams=a/b`, payloads wrapped as {"stream", "data"}."""
     venue: Venue = websocket.app.state.venue
-    await websocket.accept()
+    specs = await _accept_streams(websocket, venue, websocket.query_params.get("streams", "").split("/"))
+    if specs is None:
+        return
     conn = Connection(websocket, combined=True)
-    await _initial_streams(venue, conn, websocket.query_params.get("streams", "").split("/"))
+    await _initial_streams(venue, conn, specs)
     await _serve(venue, conn)
 
 
 async def market_ws(websocket: WebSocket) -> None:
     """Raw market streams: `/ws/<stream>[/<stream>...]` or `/ws/<anything>` followed by SUBSCRIBE."""
     venue: Venue = websocket.app.state.venue
-    await websocket.accept()
+    specs = await _accept_streams(websocket, venue, websocket.path_params.get("rest", "").split("/"))
+    if specs is None:
+        return
     conn = Connection(websocket, combined=False)
-    await _initial_streams(venue, conn, websocket.path_params.get("rest", "").split("/"))
+    await _initial_streams(venue, conn, specs)
     await _serve(venue, conn)
 
 

@@ -34,7 +34,7 @@ async def test_dropped_sockets_reconnect_report_status_and_resync() -> None:
         )
         trades_after = len(rec.trades)
         await wait_for(lambda: len(rec.trades) > trades_after + 5, "trades after the reconnect")
-        assert exchange.market is not None and exchange.market.loop.connects >= 2
+        assert exchange.market is not None and exchange.market.shards[0].loop.connects >= 2
 
 
 async def test_silent_socket_is_dropped_by_the_watchdog_and_replaced() -> None:

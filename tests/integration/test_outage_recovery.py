@@ -181,7 +181,8 @@ async def test_after_an_outage_the_screen_matches_the_exchange_within_10s_withou
         await s.sandbox.stop()
         await until(
             lambda: (
-                not s.exchange.market.loop.connected.is_set() and not s.exchange.user.loop.connected.is_set()
+                not s.exchange.market.shards[0].loop.connected.is_set()
+                and not s.exchange.user.loop.connected.is_set()
             ),
             "both sockets to notice the outage",
         )

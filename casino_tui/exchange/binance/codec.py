@@ -173,6 +173,13 @@ class TickerPrice(msgspec.Struct, gc=False):
     time: int = 0
 
 
+class DayTicker(msgspec.Struct, gc=False):
+    """One row of the bulk `GET /fapi/v1/ticker/24hr`: only what choosing symbols by volume needs."""
+
+    symbol: str
+    quote_volume: float = field(name="quoteVolume", default=0.0)
+
+
 # [openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, takerBase, takerQuote, ignore]
 KlineRow = tuple[int, float, float, float, float, float, int, float, int, float, float, str | float]
 

@@ -1,7 +1,7 @@
 """`BinanceExchange`: the native Binance USD-M connector behind the `Exchange` protocol.
 
-REST through `BinanceRest` (signing, limiter, breakers; each request sent once), market data on one combined /market
-socket, user data on /private with a listenKey. Plain orders go to /fapi/v1/order; TP/SL go to the Algo
+REST through `BinanceRest` (signing, limiter, breakers; each request sent once), market data on as many /market
+sockets as the symbols need (market.py), user data on /private with a listenKey. Plain orders go to /fapi/v1/order; TP/SL go to the Algo
 Service (/fapi/v1/algoOrder) since 2025-12-09. An open orders breaker blocks new entries only: cancels,
 queries and reduce-only/close-position orders still go out, because protecting a position matters most.
 
@@ -23,19 +23,22 @@ from casino_tui.clock import Clock
 from casino_tui.config import ExchangeConfig
 from casino_tui.exchange.binance import codec, mapping
 from casino_tui.exchange.binance import rest as ep
+from casino_tui.exchange.binance.market import MarketStreams
 from casino_tui.exchange.binance.orders import OrderGateway
 from casino_tui.exchange.binance.ratelimit import RateLimiter
 from casino_tui.exchange.binance.recovery import Recovery
 from casino_tui.exchange.binance.resilience import CircuitBreaker, RetryPolicy
 from casino_tui.exchange.binance.rest import BinanceRest, EndpointGroup, Params, decode_answer, klines_weight
 from casino_tui.exchange.binance.rules import announced_limits, rules_by_symbol
+from casino_tui.exchange.binance.sharding import MAX_STREAMS_PER_CONNECTION
 from casino_tui.exchange.binance.signing import (
     Credentials,
     SecretFilter,
     install_secret_filter,
     remove_secret_filter,
 )
-from casino_tui.exchange.binance.streams import ROTATE_AFTER_S, MarketStream
+from casino_tui.exchange.binance.streams import ROTATE_AFTER_S
+from casino_tui.exchange.binance.universe import select_perpetuals
 from casino_tui.exchange.binance.userstream import KnownOrders, UserStream
 from casino_tui.exchange.loopback import is_loopback_url
 from casino_tui.healing import RESYNC
@@ -57,6 +60,7 @@ from casino_tui.port import (
     KeyPermissions,
     MarketSink,
     RejectedError,
+    StreamConnection,
     UserSink,
 )
 
@@ -75,6 +79,7 @@ _BALANCES = codec.decoder(list[codec.BalanceRow])
 _TICKERS = codec.decoder(list[codec.TickerPrice])
 _KLINES = codec.decoder(list[codec.KlineRow])
 _INFO = codec.decoder(codec.ExchangeInfo)
+_DAY_TICKERS = codec.decoder(list[codec.DayTicker])
 _RESTRICTIONS = codec.decoder(codec.ApiRestrictions)
 _POSITION_MODE = codec.decoder(codec.PositionMode)
 
@@ -119,6 +124,7 @@ class BinanceExchange:
         rotate_after_s: float = ROTATE_AFTER_S,
         seed: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
     ) -> None:
         self.name = "binance-testnet" if testnet else "binance"
         default_rest, default_ws = TESTNET_URLS if testnet else PRODUCTION_URLS
@@ -132,6 +138,7 @@ class BinanceExchange:
         self._silence_s = silence_s
         self._keepalive_s = keepalive_s
         self._rotate_after_s = rotate_after_s
+        self._max_streams_per_connection = max_streams_per_connection
         self._rng = random.Random(seed)
         self._secret_filter = SecretFilter()
         creds = Credentials(api_key, api_secret)
@@ -155,7 +162,7 @@ class BinanceExchange:
         self._orders = OrderGateway(self._rest, self._known, self._rules_for)
         self._holding: set[str] = set()
         self._symbols: list[str] = []
-        self.market: MarketStream | None = None
+        self.market: MarketStreams | None = None
         self.user: UserStream | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.recovery = Recovery(self._rest, self.breakers, self._resync_account, self._rng)
@@ -178,26 +185,35 @@ class BinanceExchange:
         await self.start_account()
 
     async def start_market(self, symbols: list[str]) -> None:
-        """Sync the clock, load rules and open the market socket: public data only, nothing that can trade."""
+        """Sync the clock, load rules and open the market sockets: public data only, nothing that can trade."""
         if self.market is not None:
             return
         self._symbols = list(symbols)
         await self._rest.sync_time()
         await self.symbol_rules()
-        self.market = MarketStream(
+        self.market = MarketStreams(
             self.ws_url,
             self._symbols,
             self._market_sink,
             self._resync_market,
             lambda: self.recovery.on_reconnect("market"),
-            self._backoff(),
+            self._backoff,
+            max_streams_per_connection=self._max_streams_per_connection,
             silence_s=self._silence_s,
             rotate_after_s=self._rotate_after_s,
             use_proxy=not is_loopback_url(self.ws_url),
         )
-        task = asyncio.create_task(self.market.loop.run(), name="binance-market")
-        self._tasks.append(task)
-        await self._wait_connected(self.market.loop.connected, task)
+        tasks = []
+        for shard in self.market.shards:
+            task = asyncio.create_task(shard.loop.run(), name=f"binance-{shard.name}")
+            self._tasks.append(task)
+            tasks.append(task)
+        await asyncio.gather(
+            *(
+                self._wait_connected(shard.loop.connected, task)
+                for shard, task in zip(self.market.shards, tasks, strict=True)
+            )
+        )
 
     async def start_account(self) -> None:
         """Mint a listenKey (a bad key fails here) and open the user-data socket."""
@@ -272,6 +288,14 @@ class BinanceExchange:
             self.limiter.set_limits(weight, orders_10s, orders_1m)
         return dict(self._rules)
 
+    async def listed_perpetuals(self, quote_asset: str, min_quote_volume_24h: float) -> list[str]:
+        """`symbols = "all"`: the TRADING perpetuals in `quote_asset` trading at least the 24 h quote volume,
+        most traded first (exchangeInfo, then the bulk 24 h ticker: weight 41 in all)."""
+        info = decode_answer(_INFO, await self._rest.call(ep.EXCHANGE_INFO), ep.EXCHANGE_INFO)
+        rows = decode_answer(_DAY_TICKERS, await self._rest.call(ep.TICKER_24HR), ep.TICKER_24HR)
+        volumes = {row.symbol: row.quote_volume for row in rows}
+        return select_perpetuals(info, volumes, quote_asset, min_quote_volume_24h)
+
     async def tickers(self) -> dict[str, float]:
         """All last prices in one request; from the WebSocket cache while the market breaker is open."""
         if self.breakers[EndpointGroup.MARKET].is_open:
@@ -319,10 +343,10 @@ class BinanceExchange:
                 break  # the symbol's history starts here
         return out[-limit:] if limit else []
 
-    async def _resync_market(self) -> None:
+    async def _resync_market(self, symbols: tuple[str, ...]) -> None:
         now = self._clock.now_ms()
         prices = await self.tickers()
-        for symbol in self._symbols:
+        for symbol in symbols:
             price = prices.get(symbol)
             if price:
                 self._market_sink.on_mark_price(symbol, price, now)
@@ -430,6 +454,19 @@ class BinanceExchange:
             order_count_1m=self.limiter.order_count_1m,
             order_limit_1m=self.limiter.order_limit_1m,
             errors=self._rest.errors,
+            streams=self._stream_health(),
+        )
+
+    def _stream_health(self) -> tuple[StreamConnection, ...]:
+        market = self.market.health() if self.market is not None else ()
+        if self.user is None:
+            return market
+        user = self.user.loop
+        return (
+            *market,
+            StreamConnection(
+                "user", user.connected.is_set(), connects=user.connects, last_error=user.last_error
+            ),
         )
 
     async def _rules_for(self, symbol: str) -> SymbolRules:

@@ -75,6 +75,7 @@ _S = Security.SIGNED
 TIME = Endpoint("GET", "/fapi/v1/time", _M, 1)
 EXCHANGE_INFO = Endpoint("GET", "/fapi/v1/exchangeInfo", _M, 1)
 TICKER_PRICES = Endpoint("GET", "/fapi/v2/ticker/price", _M, 2, trust_weight_header=False)
+TICKER_24HR = Endpoint("GET", "/fapi/v1/ticker/24hr", _M, 40)  # every symbol: weight 40 (1 with a symbol)
 KLINES = Endpoint("GET", "/fapi/v1/klines", _M, 10)  # weight by limit: see klines_weight()
 NEW_ORDER = Endpoint("POST", "/fapi/v1/order", _O, 0, _S, orders=1)
 NEW_ALGO_ORDER = Endpoint(

@@ -1,4 +1,4 @@
-"""WebSocket streams: a self-healing socket loop, and the combined market stream on the /market route.
+"""WebSocket streams: a self-healing socket loop (the market connections are in market.py).
 
 `SocketLoop` keeps one socket connected: exponential backoff with jitter between attempts, a watchdog that
 drops a socket silent for `silence_s` (no frame at all: the mark price arrives every second, so silence
@@ -17,9 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from casino_tui.exchange.binance.resilience import RetryPolicy
-from casino_tui.exchange.decode import DecodeError, MarkPrice, decode_frame
-from casino_tui.model import Trade
-from casino_tui.port import AuthError, ExchangeError, MarketSink
+from casino_tui.port import AuthError, ExchangeError
 
 log = logging.getLogger("casino.binance.streams")
 wire_log = logging.getLogger("casino.binance.wire")
@@ -154,6 +152,13 @@ class SocketLoop:
         # A silent peer may never answer the close handshake: abort the transport after close_timeout.
         await ws.close()
 
+    async def send(self, text: str) -> None:
+        """Send one text frame on the current socket; ConnectionClosed if there is none."""
+        ws = self._ws
+        if ws is None:
+            raise ConnectionClosed(None, None)
+        await ws.send(text)
+
     async def reconnect(self, reason: str) -> None:
         """Drop the current socket now; the loop reconnects (with a fresh URL)."""
         ws = self._ws
@@ -166,93 +171,3 @@ class SocketLoop:
         if ws is not None:
             self._drop_reason = "stopped"
             await ws.close()
-
-
-class MarketStream:
-    """aggTrade + markPrice@1s for every symbol on ONE combined connection, decoded straight to the sink.
-
-    Keeps the last trade price and mark price per symbol: `tickers()` answers from them while the
-    market-data breaker is open. After every reconnect it tells the sink, calls `on_reconnect` (the
-    connector re-reads the account) and runs `resync` (REST prices).
-    """
-
-    def __init__(
-        self,
-        ws_base: str,
-        symbols: list[str],
-        sink: MarketSink,
-        resync: Callable[[], Awaitable[None]],
-        on_reconnect: Callable[[], None],
-        backoff: RetryPolicy,
-        silence_s: float = 15.0,
-        rotate_after_s: float = ROTATE_AFTER_S,
-        use_proxy: bool = True,
-    ) -> None:
-        names = "/".join(f"{s.lower()}@aggTrade/{s.lower()}@markPrice@1s" for s in symbols)
-        self.url = f"{ws_base.rstrip('/')}/market/stream?streams={names}"
-        self._sink = sink
-        self._resync = resync
-        self._on_reconnect = on_reconnect
-        self._resync_task: asyncio.Task[None] | None = None
-        self.last_prices: dict[str, float] = {}
-        self.marks: dict[str, float] = {}
-        self.bad_frames = 0
-        self.sink_errors = 0
-        self.loop = SocketLoop(
-            "market",
-            self._target,
-            self._on_frame,
-            self._on_open,
-            self._on_down,
-            backoff,
-            silence_s=silence_s,
-            rotate_after_s=rotate_after_s,
-            use_proxy=use_proxy,
-        )
-
-    async def _target(self) -> str:
-        return self.url
-
-    def _on_frame(self, raw: bytes | str) -> None:
-        try:
-            item = decode_frame(raw)
-        except DecodeError:
-            self.bad_frames += 1
-            return
-        try:
-            if type(item) is Trade:
-                self.last_prices[item.symbol] = item.price
-                self._sink.on_trade(item)
-            elif type(item) is MarkPrice:
-                self.marks[item.symbol] = item.price
-                self._sink.on_mark_price(item.symbol, item.price, item.ts_ms)
-        except Exception:
-            # A faulty consumer must not tear the socket down; count it and say so once in a while.
-            self.sink_errors += 1
-            if self.sink_errors in (1, 10, 100, 1000):
-                log.exception("market sink raised (%d so far)", self.sink_errors)
-
-    def _on_open(self, first: bool) -> None:
-        self._sink.on_stream_status("market", True, "connected" if first else "reconnected")
-        if not first:
-            self._on_reconnect()
-        if not first and (self._resync_task is None or self._resync_task.done()):
-            self._resync_task = asyncio.create_task(self._run_resync(), name="market-resync")
-
-    def _on_down(self, reason: str) -> None:
-        self._sink.on_stream_status("market", False, reason)
-
-    async def _run_resync(self) -> None:
-        try:
-            await self._resync()
-        except ExchangeError as exc:
-            log.warning("market resync after reconnect failed: %s", exc)
-
-    def price_cache(self) -> dict[str, float]:
-        """Last known price per symbol: the latest trade, else the latest mark."""
-        return {**self.marks, **self.last_prices}
-
-    async def stop(self) -> None:
-        await self.loop.stop()
-        if self._resync_task is not None:
-            self._resync_task.cancel()
