@@ -207,7 +207,8 @@ def show_summary(runtime: ReplayRuntime, app: CasinoApp) -> None:
     def finished(report: ReplayReport, path: Path | None) -> None:
         if not app.is_running:  # the operator quit first: the report line on stdout says where it is
             return
-        where = (f"report: {path}",) if path is not None else ()
+        # The name only, so the line fits 80 columns; the full path is printed when the console closes.
+        where = (f"report: {path.name}",) if path is not None else ()
         ending = ReplayEnding(
             lines=(*summary_lines(report), *where),
             equity=report.equity,
