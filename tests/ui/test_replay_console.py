@@ -18,7 +18,9 @@ from tests.ui.pilot_support import header_status, plain, wait_until
 from tests.unit.replay_support import klines_file, random_walk_bars, replay_runtime, trading_config
 
 
-async def test_the_console_follows_a_replay_to_its_end_and_shows_the_report_summary_and_equity_curve(tmp_path: Path) -> None:
+async def test_the_console_follows_a_replay_to_its_end_and_shows_the_report_summary_and_equity_curve(
+    tmp_path: Path,
+) -> None:
     files = [
         klines_file(tmp_path, "AAAUSDT", random_walk_bars(1, 300, 100.0)),
         klines_file(tmp_path, "BBBUSDT", random_walk_bars(2, 300, 2.5)),
