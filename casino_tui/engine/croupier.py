@@ -49,7 +49,7 @@ class Croupier:
         self.config = config
         self.clock = clock
         self.journal = journal
-        self.ledger = ledger or TradeLedger()  # the closed trades, for the Trades screen
+        self.ledger = ledger if ledger is not None else TradeLedger()  # closed trades, for the Trades screen
         self.tracker = PositionTracker()
         self.executor = executor or OrderExecutor(exchange, clock, journal)
         self.book = BracketBook(clock, next_seq=next_bracket_seq, on_transition=self._on_transition)
