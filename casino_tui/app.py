@@ -26,6 +26,7 @@ from casino_tui.screens.panes.logs import level_number
 from casino_tui.screens.quit import QuitChoice, QuitScreen
 from casino_tui.screens.reconcile import ReconcileScreen
 from casino_tui.screens.sensor_detail import SensorDetailScreen
+from casino_tui.screens.trades import TradesScreen
 from casino_tui.snapshot import LogLine, RuntimeSnapshot
 
 log = logging.getLogger("casino.ui")
@@ -73,6 +74,8 @@ class CasinoApp(App[None]):
             tooltip="Cycle ALL/INFO/WARNING/ERROR",
         ),
         Binding("f", "follow_logs", "Follow logs", show=False, id="console.follow_logs"),
+        # Not in the footer, which must keep q at 80 columns: help and the command palette list it.
+        Binding("t", "trades", "Trades", show=False, id="console.trades"),
         Binding(
             "question_mark", "help", "Help", key_display="?", id="console.help", tooltip="List every key"
         ),
@@ -303,6 +306,9 @@ class CasinoApp(App[None]):
     def action_reconcile(self) -> None:
         self.push_screen(ReconcileScreen(self.control, on_applied=self.refresh_from_snapshot))
 
+    def action_trades(self) -> None:
+        self.push_screen(TradesScreen(self.control))
+
     def action_cycle_log_level(self) -> None:
         self.console_screen.logs.cycle_filter()
 
@@ -328,6 +334,7 @@ class CasinoApp(App[None]):
             ("enter", "Sensors", "In Consensus: the symbol's sensor votes"),
             ("tab", "Next pane", "Move between tables (shift+tab back)"),
             ("f", "Follow logs", "Logs back to the newest line after scrolling up"),
+            ("t", "Trades", "Closed trades, totals and the equity curve"),
             ("ctrl+p", "Commands", "Search every action"),
             ("ctrl+c", "Quit", "Same as q"),
         ]

@@ -7,7 +7,7 @@ from typing import Protocol
 import msgspec
 
 from casino_tui.model import ReconcileAction, ReconcileKind
-from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
+from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow, TradeHistory
 
 
 class SweepResult(msgspec.Struct, frozen=True):
@@ -53,6 +53,10 @@ class RuntimeControl(Protocol):
     def snapshot(self) -> RuntimeSnapshot: ...
 
     def sensor_detail(self, symbol: str) -> tuple[SensorVoteRow, ...]: ...
+
+    def trade_history(self) -> TradeHistory:
+        """The closed trades; the same object until one more closes (compare `version`), so it is cheap."""
+        ...
 
     def pause(self) -> None: ...
 

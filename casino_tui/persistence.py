@@ -15,6 +15,7 @@ from casino_tui.clock import Clock
 from casino_tui.engine.journal import Journal, open_journal
 from casino_tui.engine.recovery import Restored, restore
 from casino_tui.engine.state import PersistedState
+from casino_tui.engine.trades import TradeLedger
 from casino_tui.exchange.sim.paper import PaperStore
 from casino_tui.model import JournalKind
 from casino_tui.paths import StatePaths
@@ -27,8 +28,11 @@ log = logging.getLogger("casino.runtime")
 class Persistence:
     """Owns the journal, the snapshot store and the paper store of one run (all None without a directory)."""
 
-    def __init__(self, paths: StatePaths | None, exchange: Exchange, clock: Clock) -> None:
+    def __init__(
+        self, paths: StatePaths | None, exchange: Exchange, clock: Clock, trades: TradeLedger | None = None
+    ) -> None:
         self.paths = paths
+        self._trades = trades
         self._exchange = exchange
         self._clock = clock
         self.journal: Journal | None = None
@@ -38,8 +42,9 @@ class Persistence:
         self.errors = 0
 
     def recover(self) -> Restored:
-        """Open the journal and the snapshots, recover the engine's state from them, then put the saved paper
-        account back into the sim (before anything reads it: its market, account and clock carry on).
+        """Open the journal and the snapshots, recover the engine's state (and the closed trades) from them,
+        then put the saved paper account back into the sim (before anything reads it: its market, account
+        and clock carry on).
 
         Raises JournalError, SnapshotError or PaperAccountError: problems the operator must fix.
         """
@@ -49,6 +54,10 @@ class Persistence:
         self.journal = open_journal(self.paths.journal, self._clock.now_ms)
         self._store = SnapshotStore(self.paths.snapshots, clock_ms=self._clock.now_ms)
         restored = restore(self._store, self.journal)
+        if self._trades is not None:  # the Trades screen shows the earlier runs' trades too
+            found = self._trades.rebuild(self.journal.closed_brackets())
+            if found:
+                log.info("trades: %d closed trades read back from the journal", found)
         self.journal.record_session(self._clock)
         self._paper = PaperStore.for_exchange(self._exchange, self._clock, self.paths.root)
         if self._paper is not None:

@@ -1,8 +1,8 @@
 """`casino-tui replay FILE...`: the console (or headless) over historical data, then the replay report.
 
 Headless prints the progress and the summary in the log and `report: <path>` last; the console shows the
-progress in its header and log pane and the summary in a notification when the data ends, and stays open
-until the operator quits. Keys and signals work as in a live run. Data that is not one of the formats, or a
+progress in its header and log pane and, when the data ends, the Trades screen with the report's summary and
+equity curve, and stays open until the operator quits. Keys and signals work as in a live run. Data that is not one of the formats, or a
 config that cannot trade on it, is one line on stderr and exit 2; so is data that turns unreadable mid-run
 (after the report of what was replayed).
 """
@@ -200,13 +200,22 @@ async def _console_run(runtime: ReplayRuntime, config: Config, early: EarlySigna
 
 
 def show_summary(runtime: ReplayRuntime, app: CasinoApp) -> None:
-    """When the replay ends, its report summary in a notification that stays until the operator quits."""
+    """When the replay ends, the Trades screen opens on its report: the summary, the equity curve the report
+    sampled and the closed trades; esc goes back to the console, which stays until the operator quits."""
+    from casino_tui.screens.trades import ReplayEnding, TradesScreen
 
     def finished(report: ReplayReport, path: Path | None) -> None:
         if not app.is_running:  # the operator quit first: the report line on stdout says where it is
             return
-        where = f"\nreport: {path}" if path is not None else ""
-        app.notify("\n".join(summary_lines(report)) + where, title="Replay finished", timeout=3600)
+        # The name only, so the line fits 80 columns; the full path is printed when the console closes.
+        where = (f"report: {path.name}",) if path is not None else ()
+        ending = ReplayEnding(
+            lines=(*summary_lines(report), *where),
+            equity=report.equity,
+            start_balance=report.start_balance,
+        )
+        # From the app's own loop turn: the runtime's shutdown calls this outside any app handler.
+        app.call_later(lambda: app.push_screen(TradesScreen(runtime, ending=ending)))
 
     runtime.on_finished = finished
 

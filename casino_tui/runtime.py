@@ -42,7 +42,7 @@ from casino_tui.port import AuthError, Exchange, MarketSink
 from casino_tui.progress import StartupPhase, StartupProgress
 from casino_tui.sensors.manager import SensorManager
 from casino_tui.sensors.ray_executor import RayUnavailable
-from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow
+from casino_tui.snapshot import RuntimeSnapshot, SensorVoteRow, TradeHistory
 from casino_tui.startup import LiveGate, StartupError, checked_rules
 from casino_tui.storage import SnapshotError
 from casino_tui.sweeping import SweepCommand
@@ -79,6 +79,7 @@ class Runtime:
         parts = Parts(config, paths, self.clock, self.exchange, log_setup, self._entry_refusal)
         self.stats, self.engine, self.decisions = parts.stats, parts.engine, parts.decisions
         self.heartbeat, self.persistence, self.readout = parts.heartbeat, parts.persistence, parts.readout
+        self.trades = parts.trades
         self.croupier: Croupier | None = None  # built once trading may start
         self._user_events = UserEvents(self.on_order_update, self.on_account_update)
         self.sweeps = SweepCommand(self._sweep_now, self._sweep_refusal)
@@ -146,7 +147,9 @@ class Runtime:
         if not await self._cleared_to_trade():
             return
         journal = self.persistence.journal
-        self.croupier = build_croupier(self.config, self.exchange, self.clock, rules, journal, restored)
+        self.croupier = build_croupier(
+            self.config, self.exchange, self.clock, rules, journal, restored, self.trades
+        )
         if self.metrics is not None:
             self.metrics.watch(self.croupier.executor)
         self.decisions.start_trading(self.croupier, restored.weights)
@@ -187,6 +190,7 @@ class Runtime:
             balance = await past_open_breakers(read_balance, health, stopping, what="reading the balance")
             self.readout.balance = balance
             self.readout.start_balance = balance.wallet
+            self.trades.anchor(balance.wallet)
             self.lifecycle.move(RuntimeStatus.RECOVERING)
             self.progress.enter(StartupPhase.RECOVERING)
             journal, after = self.persistence.journal, restored.journal_seq
@@ -456,3 +460,7 @@ class Runtime:
 
     def sensor_detail(self, symbol: str) -> tuple[SensorVoteRow, ...]:
         return self.decisions.detail(symbol)
+
+    def trade_history(self) -> TradeHistory:
+        """The closed trades (this run's and, with a state dir, the earlier runs'); cached per change."""
+        return self.trades.view()

@@ -6,6 +6,8 @@ small frozen Structs, no references into live engine state.
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 from casino_tui.lifecycle import RuntimeStatus
@@ -124,3 +126,66 @@ class RuntimeSnapshot(msgspec.Struct, frozen=True):
     counters: Counters = Counters()
     # The exchange's WebSocket connections (market shards, then the user stream), up or down.
     connections: tuple[StreamConnection, ...] = ()
+
+
+class ClosedTrade(msgspec.Struct, frozen=True):
+    """One closed bracket that held a position, for the Trades screen; money in the quote currency."""
+
+    bracket_id: str
+    symbol: str
+    side: str  # "LONG" or "SHORT"
+    qty: float
+    entry: float
+    exit: float
+    reason: CloseReason
+    realized_pnl: float  # before fees
+    fees: float
+    opened_ms: int
+    closed_ms: int
+
+    @property
+    def net_pnl(self) -> float:
+        return self.realized_pnl - self.fees
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, (self.closed_ms - self.opened_ms) / 1000) if self.opened_ms else 0.0
+
+
+class TradeTotals(msgspec.Struct, frozen=True):
+    """Figures over every closed trade the ledger has seen; a trade wins when its net PnL is above zero."""
+
+    trades: int = 0
+    wins: int = 0
+    losses: int = 0
+    realized_pnl: float = 0.0  # before fees
+    fees: float = 0.0
+    gross_profit: float = 0.0  # Σ net PnL of the winners
+    gross_loss: float = 0.0  # Σ |net PnL| of the losers
+    max_drawdown: float = 0.0  # deepest fall of realised equity from its peak
+
+    @property
+    def net_pnl(self) -> float:
+        return self.realized_pnl - self.fees
+
+    @property
+    def win_rate(self) -> float | None:
+        """Winners as a percentage of trades; None before the first trade."""
+        return self.wins / self.trades * 100.0 if self.trades else None
+
+    @property
+    def profit_factor(self) -> float | None:
+        """Gross profit / gross loss: inf when something was won and nothing lost, None when neither."""
+        if self.gross_loss > 0:
+            return self.gross_profit / self.gross_loss
+        return math.inf if self.gross_profit > 0 else None
+
+
+class TradeHistory(msgspec.Struct, frozen=True):
+    """The closed trades as the Trades screen reads them; `version` changes whenever anything in it does."""
+
+    version: int = 0
+    totals: TradeTotals = TradeTotals()
+    recent: tuple[ClosedTrade, ...] = ()  # newest first, bounded by the ledger
+    equity: tuple[tuple[int, float], ...] = ()  # (ms, realised equity), oldest first, thinned when long
+    start_balance: float = 0.0

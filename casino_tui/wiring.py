@@ -18,6 +18,7 @@ from casino_tui.engine.journal import Journal
 from casino_tui.engine.logbuffer import LogSetup
 from casino_tui.engine.recovery import Restored
 from casino_tui.engine.streams import StreamStats
+from casino_tui.engine.trades import TradeLedger
 from casino_tui.exchange.sim.paper import saved_sim_clock_ms
 from casino_tui.heartbeat import Heartbeat
 from casino_tui.model import TIMEFRAMES, AccountUpdate, OrderUpdate, SymbolRules, TradingMode
@@ -71,7 +72,9 @@ class Parts:
             symbols, clock, CandleBook(symbols, TIMEFRAMES), self.stats, on_candles=self.decisions.on_candles
         )
         self.heartbeat = Heartbeat(clock, exchange, self.engine, self.stats, self.decisions)
-        self.persistence = Persistence(paths, exchange, clock)
+        # The closed trades of this state dir: rebuilt by recovery, then fed by the croupier.
+        self.trades = TradeLedger()
+        self.persistence = Persistence(paths, exchange, clock, self.trades)
         self.readout = Readout(
             config, clock, exchange, self.engine, self.stats, self.decisions, self.heartbeat, log_setup
         )
@@ -84,6 +87,7 @@ def build_croupier(
     rules: dict[str, SymbolRules],
     journal: Journal | None,
     restored: Restored,
+    ledger: TradeLedger | None = None,
 ) -> Croupier:
     """The Croupier, holding the previous run's brackets again (before the startup reconcile)."""
     croupier = Croupier(
@@ -93,6 +97,7 @@ def build_croupier(
         clock,
         journal=journal,
         next_bracket_seq=restored.next_bracket_seq,
+        ledger=ledger,
     )
     croupier.restore(restored.brackets)
     return croupier

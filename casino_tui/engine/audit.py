@@ -6,10 +6,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from casino_tui.engine.journal import Journal, JournalEntry, JournalError
+from casino_tui.model import JournalKind
 
 
 class Since(msgspec.Struct, frozen=True):
@@ -59,10 +61,57 @@ def clock_now_ms(journal: Journal, running_pid: int | None, wall_ms: int) -> int
     return last.ts_ms if last is not None else wall_ms
 
 
+def _utc(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def _held(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def bracket_detail(payload: dict[str, Any]) -> str:
+    """A bracket record in words; a close says why, at what price, for what PnL and fees, and when."""
+    state = payload.get("state", "")
+    parts = [f"side={payload.get('side', '')}", f"state={state}"]
+    if payload.get("close_reason"):
+        parts.append(f"reason={payload['close_reason']}")
+    parts.append(f"qty={payload.get('qty', 0):.10g}")
+    entry = float(payload.get("entry_price") or 0.0)
+    if entry:
+        parts.append(f"entry={entry:.10g}")
+    if state != "CLOSED":
+        parts += [
+            f"{leg}={payload[key]:.10g}"
+            for leg, key in (("tp", "tp_price"), ("sl", "sl_price"))
+            if payload.get(key)
+        ]
+        return " ".join(parts)
+    if entry:
+        pnl, fees = float(payload.get("realized_pnl") or 0.0), float(payload.get("fees") or 0.0)
+        parts += [
+            f"exit={float(payload.get('exit_price') or 0.0):.10g}",
+            f"pnl={pnl:+.4f}",
+            f"fees={fees:.4f}",
+        ]
+        parts.append(f"net={pnl - fees:+.4f}")
+    opened, closed = int(payload.get("opened_ms") or 0), int(payload.get("closed_ms") or 0)
+    if opened:
+        parts.append(f"opened={_utc(opened)}")
+    if closed:
+        parts.append(f"closed={_utc(closed)}")
+    if opened and closed:
+        parts.append(f"held={_held((closed - opened) / 1000)}")
+    return " ".join(parts)
+
+
 def format_entry(entry: JournalEntry) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.ts_ms / 1000))
     payload = entry.payload
-    if isinstance(payload, dict):
+    if entry.kind is JournalKind.BRACKET and isinstance(payload, dict) and "side" in payload:
+        detail = bracket_detail(payload)
+    elif isinstance(payload, dict):
         keep = (
             "side",
             "type",

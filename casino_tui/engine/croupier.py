@@ -19,6 +19,7 @@ from casino_tui.engine.brackets.machine import Bracket
 from casino_tui.engine.brackets.oco import OCOManager
 from casino_tui.engine.executor import OrderExecutor, OrderJournal
 from casino_tui.engine.positions import PositionTracker
+from casino_tui.engine.trades import TradeLedger
 from casino_tui.model import AccountUpdate, BracketState, CloseReason, Decision, OrderUpdate, SymbolRules
 from casino_tui.port import Exchange
 from casino_tui.snapshot import BracketRow
@@ -41,15 +42,17 @@ class Croupier:
         *,
         next_bracket_seq: int = 1,
         executor: OrderExecutor | None = None,
+        ledger: TradeLedger | None = None,
     ) -> None:
         self.exchange = exchange
         self.rules = rules
         self.config = config
         self.clock = clock
         self.journal = journal
+        self.ledger = ledger if ledger is not None else TradeLedger()  # closed trades, for the Trades screen
         self.tracker = PositionTracker()
         self.executor = executor or OrderExecutor(exchange, clock, journal)
-        self.book = BracketBook(clock, next_seq=next_bracket_seq, on_transition=self._journal_transition)
+        self.book = BracketBook(clock, next_seq=next_bracket_seq, on_transition=self._on_transition)
         self.oco = OCOManager(self.book, self.executor, rules, config, clock, self.tracker)
         self._journal_errors = 0
         # Session counters for the metrics: sweeps by how they ended, applied reconciles and what they found.
@@ -178,10 +181,12 @@ class Croupier:
 
     # -- journal ----------------------------------------------------------------------------------------
 
-    def _journal_transition(self, bracket: Bracket, old: BracketState, new: BracketState) -> None:
+    def _on_transition(self, bracket: Bracket, old: BracketState, new: BracketState) -> None:
         record = getattr(self.journal, "record_bracket", None)
         if record is not None:
             self._journal_call(record, bracket)
+        if new is BracketState.CLOSED:  # the journal's CLOSED record is what a restart's ledger reads back
+            self.ledger.record(bracket)
 
     def _journal_call(self, method: Any, arg: Any) -> None:
         try:

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import msgspec
 
 from casino_tui.clock import Clock
-from casino_tui.model import JournalKind
+from casino_tui.model import BracketState, JournalKind
 
 log = logging.getLogger("casino.journal")
 
@@ -230,6 +230,26 @@ class Journal:
 
         for seq, ts, kind, symbol, ref, payload in self._thread.submit(query).result():
             yield JournalEntry(seq, ts, JournalKind(kind), symbol, ref, msgspec.json.decode(payload))
+
+    def closed_brackets(self, page: int = 1000) -> Iterator[JournalEntry]:
+        """Every CLOSED bracket record, oldest first, read a page at a time (a journal grows long)."""
+        sql = (
+            "SELECT seq, ts_ms, kind, symbol, ref, payload FROM events WHERE kind = ? AND seq > ?"
+            " AND json_extract(CAST(payload AS TEXT), '$.state') = ? ORDER BY seq LIMIT ?"
+        )
+
+        def page_after(after: int) -> list[tuple[Any, ...]]:
+            args = (K.BRACKET.value, after, BracketState.CLOSED.value, page)
+            return self._db.execute(sql, args).fetchall()
+
+        after = 0
+        while True:
+            rows = self._thread.submit(page_after, after).result()
+            for seq, ts, kind, symbol, ref, payload in rows:
+                yield JournalEntry(seq, ts, JournalKind(kind), symbol, ref, msgspec.json.decode(payload))
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def last_seq(self) -> int:
         def query() -> int:

@@ -9,8 +9,11 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from casino_tui.screens.console import ConsoleScreen
 
-# Commands with no key binding of their own (Enter belongs to the focused table).
-EXTRA_COMMANDS = (("Sensor detail", "Sensor votes of the symbol selected in Consensus", "sensor_detail"),)
+# Commands with no key binding of their own (Enter belongs to the focused table) or none in the footer.
+EXTRA_COMMANDS = (
+    ("Sensor detail", "Sensor votes of the symbol selected in Consensus", "sensor_detail"),
+    ("Trades", "Closed trades, totals and the equity curve (t)", "trades"),
+)
 
 
 class ConsoleCommands(Provider):

@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 
 from casino_tui.control import ReconcileItem, ReconcileReport, SweepResult
+from casino_tui.engine.brackets.machine import Bracket
+from casino_tui.engine.trades import TradeLedger
 from casino_tui.lifecycle import RuntimeStatus
-from casino_tui.model import BracketState, CloseReason, ReconcileAction, ReconcileKind, TradingMode
+from casino_tui.model import BracketState, CloseReason, ReconcileAction, ReconcileKind, Side, TradingMode
 from casino_tui.port import BreakerStatus
 from casino_tui.snapshot import (
     BracketRow,
@@ -23,6 +25,7 @@ from casino_tui.snapshot import (
     RuntimeSnapshot,
     SensorVoteRow,
     StreamRow,
+    TradeHistory,
 )
 
 CLOCK_MS = 1_714_566_896_000  # 2024-05-01 12:34:56 UTC
@@ -189,6 +192,8 @@ class FakeRuntime:
         self._log_seq = 0
         for level, component, symbol, message in LOG_LINES:
             self.add_log(level, component, message, symbol=symbol)
+        self.ledger = TradeLedger()  # the real ledger: closed trades come from `close_trades`
+        self.ledger.anchor(START_EQUITY)
         self.sweep_calls = 0
         self.reconcile_calls: list[bool] = []
         self.stop_requests: list[bool | None] = []
@@ -287,6 +292,9 @@ class FakeRuntime:
             )
             for name, tf in SENSORS
         )
+
+    def trade_history(self) -> TradeHistory:
+        return self.ledger.view()
 
     def pause(self) -> None:
         if not self._paused:
@@ -414,6 +422,40 @@ class FakeRuntime:
     def close_bracket(self, bracket_id: str) -> None:
         bracket = self.brackets.pop(bracket_id)
         self.realized_pnl = round(self.realized_pnl + bracket.upnl(self.last[bracket.symbol]), 2)
+
+    def close_trades(self, count: int, *, seed: int = 7) -> None:
+        """`count` seeded closed brackets, one every 20 minutes up to the clock: mostly TP and SL, a sweep."""
+        rng = random.Random(seed)
+        reasons = (CloseReason.TP, CloseReason.SL, CloseReason.TP, CloseReason.SL, CloseReason.SWEEP)
+        first_seq = self.ledger.view().totals.trades + 1
+        for offset in range(count):
+            seq = first_seq + offset
+            symbol, last, *_ = MARKET[rng.randrange(len(MARKET))]
+            side = rng.choice((Side.BUY, Side.SELL))
+            reason = reasons[rng.randrange(len(reasons))]
+            qty = round(1000.0 / last, 4)
+            move = {CloseReason.TP: 0.02, CloseReason.SL: -0.015}.get(reason, rng.uniform(-0.01, 0.01))
+            entry = round(last * (1.0 - rng.uniform(-0.03, 0.03)), 6)
+            exit_price = round(entry * (1.0 + move * side.sign), 6)
+            closed_ms = self.clock_ms - (count - offset) * 1_200_000
+            self.ledger.record(
+                Bracket(
+                    id=f"B{seq:06d}",
+                    seq=seq,
+                    symbol=symbol,
+                    side=side,
+                    qty=qty,
+                    entry_client_id=f"ct{seq:06d}E0",
+                    entry_price=entry,
+                    exit_price=exit_price,
+                    state=S.CLOSED,
+                    close_reason=reason,
+                    opened_ms=closed_ms - rng.randrange(60, 3600) * 1000,
+                    closed_ms=closed_ms,
+                    realized_pnl=round((exit_price - entry) * qty * side.sign, 6),
+                    fees=round(2 * 1000.0 * 0.0004, 6),
+                )
+            )
 
     def set_stale(self, reason: str) -> None:
         self.is_stale = True
