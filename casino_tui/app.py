@@ -11,6 +11,8 @@ from rich.console import RenderableType
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import DataTable
@@ -26,6 +28,7 @@ from casino_tui.screens.panes.logs import level_number
 from casino_tui.screens.quit import QuitChoice, QuitScreen
 from casino_tui.screens.reconcile import ReconcileScreen
 from casino_tui.screens.sensor_detail import SensorDetailScreen
+from casino_tui.screens.terminal import CleanExitDriver
 from casino_tui.snapshot import LogLine, RuntimeSnapshot
 
 log = logging.getLogger("casino.ui")
@@ -118,6 +121,11 @@ class CasinoApp(App[None]):
     def installed_signals(self) -> tuple[int, ...]:
         """Signals (SIGTERM, SIGHUP) this app handles with an orderly stop while it runs live."""
         return tuple(self._signals)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this terminal, made to leave no copy of the console behind on exit."""
+        driver = super().get_driver_class()
+        return CleanExitDriver if driver is LinuxDriver else driver
 
     def get_default_screen(self) -> ConsoleScreen:
         return self.console_screen
