@@ -23,7 +23,7 @@ from casino_tui.screens import cells
 from casino_tui.screens.commands import ConsoleCommands
 from casino_tui.screens.confirm import ConfirmScreen, LiveGateScreen
 from casino_tui.screens.console import ConsoleScreen
-from casino_tui.screens.help import HelpScreen
+from casino_tui.screens.help import HelpScreen, help_sections
 from casino_tui.screens.panes.logs import level_number
 from casino_tui.screens.quit import QuitChoice, QuitScreen
 from casino_tui.screens.reconcile import ReconcileScreen
@@ -75,7 +75,14 @@ class CasinoApp(App[None]):
             id="console.log_level",
             tooltip="Cycle ALL/INFO/WARNING/ERROR",
         ),
-        Binding("f", "follow_logs", "Follow logs", show=False, id="console.follow_logs"),
+        Binding(
+            "f",
+            "follow_logs",
+            "Follow logs",
+            show=False,
+            id="console.follow_logs",
+            tooltip="Logs back to the newest line after scrolling up",
+        ),
         Binding(
             "question_mark", "help", "Help", key_display="?", id="console.help", tooltip="List every key"
         ),
@@ -318,28 +325,7 @@ class CasinoApp(App[None]):
         self.console_screen.logs.follow()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_rows()))
-
-    def help_rows(self) -> list[tuple[str, str, str]]:
-        """(key, action, what it does) for every console binding, keys shared by two actions merged."""
-        rows: dict[str, tuple[str, str, str]] = {}
-        for binding in self.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.show:
-                continue
-            key = binding.key_display or self.get_key_display(binding)
-            if key in rows:  # p: Pause / Resume, one toggle
-                _, action, detail = rows[key]
-                rows[key] = (key, f"{action} / {binding.description}", detail)
-            else:
-                rows[key] = (key, binding.description, binding.tooltip)
-        extras = [
-            ("enter", "Sensors", "In Consensus: the symbol's sensor votes"),
-            ("tab", "Next pane", "Move between tables (shift+tab back)"),
-            ("f", "Follow logs", "Logs back to the newest line after scrolling up"),
-            ("ctrl+p", "Commands", "Search every action"),
-            ("ctrl+c", "Quit", "Same as q"),
-        ]
-        return [*rows.values(), *extras]
+        self.push_screen(HelpScreen(help_sections(self.BINDINGS)))
 
     @on(DataTable.RowSelected, "#consensus-table")
     def _consensus_row_selected(self, event: DataTable.RowSelected) -> None:
