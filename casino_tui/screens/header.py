@@ -62,6 +62,7 @@ class Density(enum.IntEnum):
     SHORT = 2  # long status names abbreviated (SHORT_STATUS), equity in whole units
     BARE_CLOCK = 3  # the clock without its name (SIM 30×, UTC)
     NO_CLOCK = 4  # no clock: status, positions and lag matter more than the time
+    MARK_ONLY = 5  # the status as its coloured mark alone (● ‖ ◌ ■, in the help's legend)
 
 
 class HeaderTexts(NamedTuple):
@@ -121,9 +122,12 @@ def header_texts(header: HeaderView, density: Density = Density.FULL) -> HeaderT
     clock = cells.utc_clock(header.clock_ms)
     if density < Density.BARE_CLOCK:
         clock = f"{clock} {escape(header.clock_label)}"
-    elif density is Density.NO_CLOCK:
+    elif density >= Density.NO_CLOCK:
         clock = ""
-    return HeaderTexts(escape(header.mode.value), f"{STATUS_MARKS[status]} {escape(name)}", metrics, clock)
+    status_text = STATUS_MARKS[status]
+    if density < Density.MARK_ONLY:
+        status_text = f"{status_text} {escape(name)}"
+    return HeaderTexts(escape(header.mode.value), status_text, metrics, clock)
 
 
 def fitting_texts(header: HeaderView, width: int) -> HeaderTexts:

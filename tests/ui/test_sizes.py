@@ -163,3 +163,12 @@ async def test_at_80x24_a_decision_with_a_seconds_age_fits_its_column(make_app) 
         assert "decision" in table.shown_columns
         assert table.width_of("decision") >= len("SHORT 1.2s")
         assert "SHORT 3m" in "\n".join(screen_lines(app))
+
+
+async def test_at_50_columns_the_header_keeps_positions_and_lag_behind_the_status_mark(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(50, 15)) as pilot:
+        await start(app, pilot)
+        line = header_line(app)
+        assert "Pos 3/5" in line and "Lag 1.4ms" in line, line
+        assert "●" in line and "RUNNING" not in line, line
