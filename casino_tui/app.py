@@ -11,6 +11,8 @@ from rich.console import RenderableType
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import DataTable
@@ -21,11 +23,12 @@ from casino_tui.screens import cells
 from casino_tui.screens.commands import ConsoleCommands
 from casino_tui.screens.confirm import ConfirmScreen, LiveGateScreen
 from casino_tui.screens.console import ConsoleScreen
-from casino_tui.screens.help import HelpScreen
+from casino_tui.screens.help import HelpScreen, help_sections
 from casino_tui.screens.panes.logs import level_number
 from casino_tui.screens.quit import QuitChoice, QuitScreen
 from casino_tui.screens.reconcile import ReconcileScreen
 from casino_tui.screens.sensor_detail import SensorDetailScreen
+from casino_tui.screens.terminal import CleanExitDriver
 from casino_tui.screens.trades import TradesScreen
 from casino_tui.snapshot import LogLine, RuntimeSnapshot
 
@@ -73,9 +76,23 @@ class CasinoApp(App[None]):
             id="console.log_level",
             tooltip="Cycle ALL/INFO/WARNING/ERROR",
         ),
-        Binding("f", "follow_logs", "Follow logs", show=False, id="console.follow_logs"),
+        Binding(
+            "f",
+            "follow_logs",
+            "Follow logs",
+            show=False,
+            id="console.follow_logs",
+            tooltip="Logs back to the newest line after scrolling up",
+        ),
         # Not in the footer, which must keep q at 80 columns: help and the command palette list it.
-        Binding("t", "trades", "Trades", show=False, id="console.trades"),
+        Binding(
+            "t",
+            "trades",
+            "Trades",
+            show=False,
+            id="console.trades",
+            tooltip="Closed trades, totals and the equity curve",
+        ),
         Binding(
             "question_mark", "help", "Help", key_display="?", id="console.help", tooltip="List every key"
         ),
@@ -121,6 +138,11 @@ class CasinoApp(App[None]):
     def installed_signals(self) -> tuple[int, ...]:
         """Signals (SIGTERM, SIGHUP) this app handles with an orderly stop while it runs live."""
         return tuple(self._signals)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this terminal, made to leave no copy of the console behind on exit."""
+        driver = super().get_driver_class()
+        return CleanExitDriver if driver is LinuxDriver else driver
 
     def get_default_screen(self) -> ConsoleScreen:
         return self.console_screen
@@ -316,29 +338,7 @@ class CasinoApp(App[None]):
         self.console_screen.logs.follow()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_rows()))
-
-    def help_rows(self) -> list[tuple[str, str, str]]:
-        """(key, action, what it does) for every console binding, keys shared by two actions merged."""
-        rows: dict[str, tuple[str, str, str]] = {}
-        for binding in self.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.show:
-                continue
-            key = binding.key_display or self.get_key_display(binding)
-            if key in rows:  # p: Pause / Resume, one toggle
-                _, action, detail = rows[key]
-                rows[key] = (key, f"{action} / {binding.description}", detail)
-            else:
-                rows[key] = (key, binding.description, binding.tooltip)
-        extras = [
-            ("enter", "Sensors", "In Consensus: the symbol's sensor votes"),
-            ("tab", "Next pane", "Move between tables (shift+tab back)"),
-            ("f", "Follow logs", "Logs back to the newest line after scrolling up"),
-            ("t", "Trades", "Closed trades, totals and the equity curve"),
-            ("ctrl+p", "Commands", "Search every action"),
-            ("ctrl+c", "Quit", "Same as q"),
-        ]
-        return [*rows.values(), *extras]
+        self.push_screen(HelpScreen(help_sections(self.BINDINGS)))
 
     @on(DataTable.RowSelected, "#consensus-table")
     def _consensus_row_selected(self, event: DataTable.RowSelected) -> None:

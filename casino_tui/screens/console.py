@@ -1,11 +1,18 @@
-"""The main screen: header, STALE banner and the five panes, laid out for the terminal's size."""
+"""The main screen: header, STALE banner and the five panes, laid out for the terminal's size.
+
+Below 80×24 the screen goes compact: header, STALE banner, Brackets and the footer, with Quit pinned to its
+right edge so no width can push it off.
+"""
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey  # not exported; textual is pinned exactly (pyproject)
 
 from casino_tui.screens.header import HeaderBar, StaleBanner
 from casino_tui.screens.panes.brackets import BracketsPane
@@ -15,16 +22,39 @@ from casino_tui.screens.panes.logs import LogsPane
 from casino_tui.screens.panes.streams import StreamsPane
 from casino_tui.snapshot import LogLine, RuntimeSnapshot
 
-# Below 120 columns the middle row stacks and Breakers folds to one line; below 36 rows panes shrink.
+# Below 120 columns the middle row stacks and Breakers folds to one line; below 36 rows panes shrink;
+# below 80 columns or 24 rows only the header, Brackets and the footer remain.
 WIDE_COLUMNS = 120
 TALL_ROWS = 36
+FULL_SIZE = Size(80, 24)
+QUIT_ACTION = "quit_console"  # the console binding the compact footer pins (app.py)
+
+
+def layout_classes(size: Size) -> dict[str, bool]:
+    """The screen's layout classes for a terminal of `size` (casino.tcss styles each)."""
+    is_wide, is_tall = size.width >= WIDE_COLUMNS, size.height >= TALL_ROWS
+    return {
+        "-wide": is_wide,
+        "-narrow": not is_wide,
+        "-tall": is_tall,
+        "-short": not is_tall,
+        "-compact": size.width < FULL_SIZE.width or size.height < FULL_SIZE.height,
+    }
+
+
+class ConsoleFooter(Footer):
+    """The footer, with the Quit key marked `-quit` so the compact layout can pin it to the right edge."""
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and widget.action == QUIT_ACTION:
+                widget.add_class("-quit")
+            yield widget
 
 
 class ConsoleScreen(Screen[None]):
     """Renders one RuntimeSnapshot at a time; it never reads the runtime itself."""
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_ROWS, "-tall")]
     AUTO_FOCUS = "#consensus-table"
 
     def compose(self) -> ComposeResult:
@@ -37,7 +67,26 @@ class ConsoleScreen(Screen[None]):
             yield BracketsPane(id="brackets")
             yield BreakersPane(id="breakers")
         yield LogsPane(id="logs")
-        yield Footer()
+        yield ConsoleFooter()
+
+    def on_mount(self) -> None:
+        self._fit_layout(self.app.size)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_layout(event.size)
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # A resize while a modal was on top reached only the modal: catch up on the way back.
+        self._fit_layout(self.app.size)
+
+    @property
+    def is_compact(self) -> bool:
+        """True below 80×24, where only the header, Brackets and the footer are shown."""
+        return self.has_class("-compact")
+
+    def _fit_layout(self, size: Size) -> None:
+        for name, is_on in layout_classes(size).items():
+            self.set_class(is_on, name)
 
     @property
     def streams(self) -> StreamsPane:

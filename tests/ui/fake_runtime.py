@@ -150,6 +150,7 @@ class FakeRuntime:
         self._paused = False
         self._seq = 0
         self.clock_ms = CLOCK_MS
+        self.clock_label = "UTC"
         self.loop_lag_ms = 1.4
         self.realized_pnl = 18.25
         self.is_stale = False
@@ -238,6 +239,7 @@ class FakeRuntime:
             stale_reason=self.stale_reason,
             open_orders=self.open_orders,
             progress=self.progress,
+            clock_label=self.clock_label,
         )
         streams = tuple(
             StreamRow(

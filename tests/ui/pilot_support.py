@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
+from rich.console import Console
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -42,3 +44,12 @@ async def start(app: CasinoApp, pilot: Pilot[None]) -> None:
     await wait_until(pilot, lambda: app.is_console_ready, "console composed")
     app.refresh_from_snapshot()
     await pilot.pause()
+
+
+def screen_lines(app: CasinoApp) -> list[str]:
+    """The terminal's rows as plain text, as the operator sees them (modals and all)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False)
+    # What App.export_screenshot renders, as text: Textual has no public call for it.
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False).splitlines()

@@ -7,6 +7,7 @@ from textual.pilot import Pilot
 from casino_tui.app import CasinoApp
 from casino_tui.lifecycle import RuntimeStatus
 from casino_tui.model import TradingMode
+from casino_tui.port import BreakerStatus
 from tests.ui.fake_runtime import FakeRuntime
 from tests.ui.pilot_support import start
 
@@ -63,8 +64,51 @@ class TestConsole:
         fake.progress = "recovering"
         assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
 
+    def test_compact_60x20(self, snap_compare, make_app) -> None:
+        """Below 80x24: the header with Pos and Lag (no clock), Brackets filling the screen, q Quit in the footer."""
+        assert snap_compare(make_app(), terminal_size=(60, 20), run_before=refreshed)
+
+    def test_stale_with_a_long_reason_80x24(self, snap_compare) -> None:
+        """The STALE banner wraps its reason onto a second line; the panes below give up the row."""
+        fake = FakeRuntime()
+        fake.set_stale(
+            "market-data breaker OPEN after 5 failures: ConnectError to fstream, reconnecting every 8s"
+        )
+        assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
+
+    def test_breaker_open_80x24(self, snap_compare) -> None:
+        """✖ orders 5✗ on the folded Breakers line, its reason and retry time under it, and the OPEN toast."""
+        fake = FakeRuntime()
+        fake.set_breaker(
+            "orders",
+            BreakerStatus.OPEN,
+            failures=5,
+            reason="HTTP 503 on POST /fapi/v1/order",
+            cooldown_s=27.0,
+        )
+        assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=refreshed)
+
 
 class TestModals:
+    def test_help_80x24(self, snap_compare, make_app) -> None:
+        """The console's keys first (p Pause / Resume, q ctrl+c ctrl+q Quit), long descriptions wrapped."""
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=then_press("question_mark"))
+
+    def test_help_legend_80x24(self, snap_compare, make_app) -> None:
+        """Scrolled to the end: the legend of the panes' short names, none cut."""
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=then_press("question_mark", "end"))
+
+    def test_quit_question_80x24(self, snap_compare, make_app) -> None:
+        """3 positions open: keep (k), sweep then quit (w) or cancel (esc), focus on Cancel."""
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=then_press("q"))
+
+    def test_live_gate_80x24(self, snap_compare) -> None:
+        """LIVE and UNCONFIRMED behind the red gate, which asks for the typed phrase LIVE."""
+        fake = FakeRuntime(mode=TradingMode.LIVE)
+        fake.status = RuntimeStatus.UNCONFIRMED
+        app = CasinoApp(fake, live=False, confirm_live="LIVE")
+        assert snap_compare(app, terminal_size=(80, 24), run_before=refreshed)
+
     def test_sweep_confirmation_120x40(self, snap_compare, make_app) -> None:
         """The sweep modal states the order and position counts; focus (highlight) is on No."""
         assert snap_compare(make_app(), terminal_size=(120, 40), run_before=then_press("s"))

@@ -77,7 +77,8 @@ def limits_markup(limits: LimitView) -> str:
 
 
 def folded_markup(breakers: tuple[BreakerState, ...], limits: LimitView) -> str:
-    """Everything on one line for small terminals: a mark per breaker, then weight and order headroom."""
+    """For small terminals: a mark per breaker, then weight and order headroom, on one line; below it, one
+    line with the reason and cooldown of each breaker that is not CLOSED."""
     parts = []
     for breaker in breakers:
         mark, colour = STATE_MARKS[breaker.state]
@@ -86,11 +87,13 @@ def folded_markup(breakers: tuple[BreakerState, ...], limits: LimitView) -> str:
         )
         parts.append(f"[{colour}]{mark}[/] {escape(breaker.name)}{extra}")
     head = "  ".join(parts) if parts else f"[{cells.DIM}]no breakers[/]"
-    return (
+    line = (
         f"{head} │ wt {cells.headroom(limits.used_weight_1m, limits.weight_limit_1m)}"
         f" ord {cells.headroom(limits.order_count_10s, limits.order_limit_10s)}"
         f"/{cells.headroom(limits.order_count_1m, limits.order_limit_1m)}"
     )
+    details = hidden_details_markup(breakers, shown_columns=())
+    return f"{line}\n{details}" if details else line
 
 
 class BreakersPane(Vertical):

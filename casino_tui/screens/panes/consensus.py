@@ -15,7 +15,7 @@ COLUMNS = (
     Column("score", "Score", 16),
     Column("votes", "L/S/N", 8, "right", drop_rank=3),
     Column("htf", "HTF", 3, "center", drop_rank=2),
-    Column("decision", "Decision", 9, drop_rank=1),
+    Column("decision", "Decision", 10, drop_rank=1),  # SHORT 1.2s
     Column("shard", "Shard", 11, drop_rank=4),
 )
 

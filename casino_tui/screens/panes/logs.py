@@ -1,8 +1,10 @@
 """The Logs pane: the runtime's recent log lines, appended by sequence number, with a level filter; it follows
-the tail until the operator scrolls up, and then says how many new lines wait."""
+the tail until the operator scrolls up, and then says how many new lines wait. A line longer than the pane
+is wide wraps, its continuation rows indented under the level column."""
 
 from __future__ import annotations
 
+import textwrap
 from collections import deque
 from collections.abc import Iterable
 
@@ -30,6 +32,8 @@ FILTERS = ("ALL", "INFO", "WARNING", "ERROR")
 # Column layout of a formatted line, which the highlighter relies on: "HH:MM:SS LEVEL component ...".
 LEVEL_START, LEVEL_END = 9, 14
 COMPONENT_START, COMPONENT_END = 15, 25
+CONTINUATION = " " * LEVEL_START  # a wrapped line's later rows leave the time column clear
+MIN_WRAP_WIDTH = 40  # narrower than this (or before layout) a line stays whole and the pane cuts it
 
 
 def level_number(level: str) -> int:
@@ -45,10 +49,19 @@ def format_line(line: LogLine) -> str:
     return f"{cells.utc_clock(line.ts_ms)} {level:<5.5} {line.component:<10.10} {symbol}{message}"
 
 
+def wrap_line(text: str, width: int) -> list[str]:
+    """`text` as rows of at most `width` characters, the later ones indented by CONTINUATION."""
+    if len(text) <= width or width < MIN_WRAP_WIDTH:
+        return [text]
+    return textwrap.wrap(text, width, subsequent_indent=CONTINUATION, break_on_hyphens=False)
+
+
 class LogLineHighlighter(Highlighter):
     """Colours the time, level and component columns of a line made by `format_line`."""
 
     def highlight(self, text: Text) -> None:
+        if text.plain.startswith(CONTINUATION):
+            return  # a wrapped line's continuation: message text only
         text.stylize(cells.DIM, 0, 8)
         level = text.plain[LEVEL_START:LEVEL_END].strip()
         colour = LEVEL_COLOURS.get(level)
@@ -68,10 +81,20 @@ class TailLog(Log):
             super().__init__()
             self.following = following
 
+    class WidthChanged(Message):
+        """The width a row may take changed: wrapped lines must be wrapped again."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(max_lines=MAX_LINES, highlight=True, auto_scroll=False, id=id)
         self.highlighter = LogLineHighlighter()
         self.following = True
+        self._row_width = 0
+
+    @property
+    def row_width(self) -> int:
+        """Characters a row may take: the content width less the scrollbar's column, kept even before the
+        scrollbar shows so that rows do not change width when it appears."""
+        return max(self.content_region.width - 1, 0)
 
     def append(self, lines: list[str]) -> None:
         """Write `lines`, staying on the tail while following."""
@@ -92,6 +115,9 @@ class TailLog(Log):
             self._set_following(False)  # only the operator moves the view up, away from the end
 
     def on_resize(self, event: events.Resize) -> None:
+        if self.row_width != self._row_width:
+            self._row_width = self.row_width
+            self.post_message(self.WidthChanged())
         if self.following:
             self.scroll_end(animate=False, x_axis=False)  # after the layout settles on the new height
 
@@ -149,10 +175,10 @@ class LogsPane(Vertical):
             return new
         self._last_seq = new[-1].seq
         self._kept.extend(new)
-        visible = [format_line(line) for line in new if self._passes(line)]
+        visible = [line for line in new if self._passes(line)]
         if visible:
             log = self.log_widget
-            log.append(visible)
+            log.append(self._rows(visible))
             if not log.following:
                 self._waiting += len(visible)
                 self._update_subtitle()
@@ -161,12 +187,24 @@ class LogsPane(Vertical):
     def cycle_filter(self) -> str:
         """Step to the next level filter and redraw the kept lines through it; returns the new filter."""
         self._filter_index = (self._filter_index + 1) % len(FILTERS)
-        log = self.log_widget
-        log.clear()
-        log.append([format_line(line) for line in self._kept if self._passes(line)])
-        log.follow()
+        self._redraw(follow=True)
         self._update_subtitle()
         return self.level_filter
+
+    def on_tail_log_width_changed(self, event: TailLog.WidthChanged) -> None:
+        self._redraw(follow=self.is_following)
+
+    def _redraw(self, *, follow: bool) -> None:
+        """Write every kept line that passes the filter again, wrapped to the current width."""
+        log = self.log_widget
+        log.clear()
+        log.append(self._rows(line for line in self._kept if self._passes(line)))
+        if follow:
+            log.follow()
+
+    def _rows(self, lines: Iterable[LogLine]) -> list[str]:
+        width = self.log_widget.row_width
+        return [row for line in lines for row in wrap_line(format_line(line), width)]
 
     def _passes(self, line: LogLine) -> bool:
         if self._filter_index == 0:
