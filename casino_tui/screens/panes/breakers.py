@@ -10,6 +10,7 @@ from textual.widgets import Static
 from casino_tui.port import BreakerState, BreakerStatus
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.screens.redraw import update_static
 from casino_tui.snapshot import LimitView
 
 COLUMNS = (
@@ -132,6 +133,7 @@ class BreakersPane(Vertical):
         )
 
     def _set_text(self, widget_id: str, text: str) -> None:
-        if self._texts.get(widget_id) != text:
+        previous = self._texts.get(widget_id)
+        if previous != text:
             self._texts[widget_id] = text
-            self.query_one(f"#{widget_id}", Static).update(text)
+            update_static(self.query_one(f"#{widget_id}", Static), text, previous)

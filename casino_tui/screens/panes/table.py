@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Literal, NamedTuple
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 Justify = Literal["left", "right", "center"]
+SegmentLines = list[list[Segment]]
 
 
 class Column(NamedTuple):
@@ -37,7 +41,11 @@ class SyncStats(NamedTuple):
 
 class KeyedTable(DataTable[Text]):
     """Rows arrive as (key, markup cells for every column); only new rows, changed cells and stale rows
-    touch the widget, because `update_cell` repaints the visible table even for an unchanged value."""
+    touch the widget. A changed cell repaints its own line only, and of that line only the changed cells
+    are rendered again: DataTable's `update_cell` would repaint, and re-render every cell of, the whole
+    visible table (its render caches are keyed by a counter that every update bumps)."""
+
+    _is_updating_cells = False  # while True, `update_cell`'s whole-table repaint is held back
 
     DEFAULT_CSS = """
     KeyedTable {
@@ -55,6 +63,9 @@ class KeyedTable(DataTable[Text]):
         self._shown: tuple[int, ...] = ()  # indexes into all_columns, in display order
         self._widths: tuple[int, ...] = ()  # the width given to each shown column
         self._cells: dict[str, tuple[str, ...]] = {}  # key -> markup for every column, in insertion order
+        self._column_indexes = {column.key: index for index, column in enumerate(self.all_columns)}
+        # (row key, shown column) -> what the cell was rendered from, and the lines it rendered to
+        self._rendered: dict[tuple[str, int], tuple[Hashable, SegmentLines]] = {}
         self.last_sync = SyncStats()
         self._fit(0)  # every column until the first resize says how much room there is
 
@@ -98,12 +109,7 @@ class KeyedTable(DataTable[Text]):
                 added.append(key)
             elif old != cells:
                 self._cells[key] = cells
-                row_changes = 0
-                for index in self._shown:
-                    if old[index] != cells[index]:
-                        column = self.all_columns[index]
-                        self.update_cell(key, column.key, self._cell_text(column, cells[index]))
-                        row_changes += 1
+                row_changes = self._update_row(key, old, cells)
                 if row_changes:
                     updated.append(key)
                     changed += row_changes
@@ -111,10 +117,80 @@ class KeyedTable(DataTable[Text]):
         for key in removed:
             del self._cells[key]
             self.remove_row(key)
+        if removed:
+            self._rendered = {at: cell for at, cell in self._rendered.items() if at[0] in self._cells}
         if list(self._cells) != order:
             self._reorder(order)
         self.last_sync = SyncStats(tuple(added), tuple(updated), changed, tuple(removed))
         return self.last_sync
+
+    def _update_row(self, key: str, old: tuple[str, ...], cells: tuple[str, ...]) -> int:
+        """Update the shown cells that changed and repaint that one line; returns how many changed."""
+        changes = 0
+        self._is_updating_cells = True
+        try:
+            for index in self._shown:
+                if old[index] != cells[index]:
+                    column = self.all_columns[index]
+                    self.update_cell(key, column.key, self._cell_text(column, cells[index]))
+                    changes += 1
+        finally:
+            self._is_updating_cells = False
+        if changes:
+            self._repaint_row(self.get_row_index(key))
+        return changes
+
+    def _repaint_row(self, row_index: int) -> None:
+        """Repaint one (single-line) row if it is in view; the lines around it keep their rendered strips."""
+        y = row_index + (self.header_height if self.show_header else 0)
+        row = Region(0, y, max(self.size.width, self.virtual_size.width), 1)
+        if self.window_region.overlaps(row):
+            self.refresh(row.translate(-self.scroll_offset))
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> KeyedTable:
+        if self._is_updating_cells and not (regions or layout or recompose):
+            return self  # a cell update: `_update_row` repaints its line once the row's cells are in
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        """DataTable's cell render, done again only when what it depends on changed: the cell's markup, its
+        place, width and styles. (textual is pinned: this overrides a private method of 8.2.8.)"""
+        if row_index < 0 or column_index < 0:  # the header: rendered on a full repaint only
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key, column_key = self.coordinate_to_cell_key((row_index, column_index))
+        key = row_key.value or ""
+        index = self._column_indexes[column_key.value or ""]
+        depends_on = (
+            self._cells[key][index],
+            row_index,  # a cell's style carries its row and column, for mouse clicks
+            base_style,
+            width,
+            cursor,
+            hover,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        rendered = self._rendered.get((key, index))
+        if rendered is not None and rendered[0] == depends_on:
+            return rendered[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._rendered[(key, index)] = (depends_on, lines)
+        return lines
+
+    def notify_style_update(self) -> None:
+        self._rendered.clear()  # before DataTable's own, which repaints
+        super().notify_style_update()
 
     def _reorder(self, order: list[str]) -> None:
         """Show the rows in `order`; DataTable's own sort only sees cell values, not the keys we order by."""
@@ -167,6 +243,7 @@ class KeyedTable(DataTable[Text]):
         self._shown = shown
         self._widths = tuple(widths)
         self.clear(columns=True)
+        self._rendered.clear()
         for index, column_width in zip(shown, widths, strict=True):
             column = self.all_columns[index]
             self.add_column(Text(column.label, justify=column.justify), width=column_width, key=column.key)
