@@ -1,9 +1,11 @@
-"""Redrawing a Static for the price of its text: a layout pass only when the text's shape changed."""
+"""Redrawing for the price of what changed: a Static laid out again only when its text's shape changed, a
+pane's border repainted only when its subtitle did."""
 
 from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.widget import Widget
 from textual.widgets import Static
 
 
@@ -17,3 +19,16 @@ def update_static(widget: Static, markup: str, previous: str | None) -> None:
     `previous` (a layout pass repaints the whole screen, and a ticking clock would ask for one a second)."""
     is_same_shape = previous is not None and text_shape(previous) == text_shape(markup)
     widget.update(markup, layout=not is_same_shape)
+
+
+class Subtitle:
+    """A pane's border subtitle, set only when its text changes: setting it repaints the whole pane."""
+
+    def __init__(self, pane: Widget) -> None:
+        self._pane = pane
+        self._markup: str | None = None
+
+    def show(self, markup: str) -> None:
+        if markup != self._markup:
+            self._markup = markup
+            self._pane.border_subtitle = markup

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from casino_tui.model import BracketState
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.screens.redraw import Subtitle
 from casino_tui.snapshot import BracketRow
 
 COLUMNS = (
@@ -101,6 +102,7 @@ class BracketsPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")
+        self._subtitle = Subtitle(self)
         self.border_title = "Brackets"
 
     def compose(self) -> ComposeResult:
@@ -120,4 +122,4 @@ class BracketsPane(Vertical):
         subtitle = f"{len(open_rows)} open · uPnL {cells.signed_money(upnl)}"
         if at_risk:
             subtitle += f" · [bold {cells.RED}]{at_risk} UNPROTECTED[/]"
-        self.border_subtitle = subtitle
+        self._subtitle.show(subtitle)

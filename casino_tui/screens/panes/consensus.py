@@ -8,6 +8,7 @@ from textual.containers import Vertical
 
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.screens.redraw import Subtitle
 from casino_tui.snapshot import ConsensusRow
 
 COLUMNS = (
@@ -50,6 +51,7 @@ class ConsensusPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")
+        self._subtitle = Subtitle(self)
         self.border_title = "Consensus"
 
     def compose(self) -> ComposeResult:
@@ -65,6 +67,6 @@ class ConsensusPane(Vertical):
         degraded = sorted({row.shard for row in rows if row.is_degraded})
         if degraded:
             names = ", ".join(f"#{shard}" for shard in degraded)
-            self.border_subtitle = f"[bold {cells.RED}]shard {names} DEGRADED[/]"
+            self._subtitle.show(f"[bold {cells.RED}]shard {names} DEGRADED[/]")
         else:
-            self.border_subtitle = "enter: sensors"
+            self._subtitle.show("enter: sensors")

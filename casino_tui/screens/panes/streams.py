@@ -8,6 +8,7 @@ from textual.containers import Vertical
 
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.screens.redraw import Subtitle
 from casino_tui.snapshot import StreamRow
 
 SPARK_WIDTH = 16  # the minimum; on wide screens the sparkline grows into the spare width
@@ -39,6 +40,7 @@ class StreamsPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")
+        self._subtitle = Subtitle(self)
         self.border_title = "Streams"
 
     def compose(self) -> ComposeResult:
@@ -55,4 +57,4 @@ class StreamsPane(Vertical):
         table.sync((row.symbol, stream_cells(row, spark_width)) for row in rows)
         quiet = sum(1 for row in rows if row.age_s >= 30)
         subtitle = f"{len(rows)} symbols"
-        self.border_subtitle = f"{subtitle} · [{cells.RED}]{quiet} quiet[/]" if quiet else subtitle
+        self._subtitle.show(f"{subtitle} · [{cells.RED}]{quiet} quiet[/]" if quiet else subtitle)

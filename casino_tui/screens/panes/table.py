@@ -9,11 +9,16 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.cache import LRUCache
+from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.widgets import DataTable
 
 Justify = Literal["left", "right", "center"]
 SegmentLines = list[list[Segment]]
+# DataTable's own render caches are keyed by an update counter that every cell update bumps, so an entry is
+# never read again once a cell changed: room for one frame is enough, and 10,000 would only hold memory.
+FRAME_CACHE_SIZE = 256
 
 
 class Column(NamedTuple):
@@ -66,6 +71,10 @@ class KeyedTable(DataTable[Text]):
         self._column_indexes = {column.key: index for index, column in enumerate(self.all_columns)}
         # (row key, shown column) -> what the cell was rendered from, and the lines it rendered to
         self._rendered: dict[tuple[str, int], tuple[Hashable, SegmentLines]] = {}
+        self._cell_render_cache = LRUCache(FRAME_CACHE_SIZE)
+        self._row_render_cache = LRUCache(FRAME_CACHE_SIZE)
+        self._row_renderable_cache = LRUCache(FRAME_CACHE_SIZE)
+        self._line_cache = LRUCache(FRAME_CACHE_SIZE)
         self.last_sync = SyncStats()
         self._fit(0)  # every column until the first resize says how much room there is
 
@@ -167,7 +176,7 @@ class KeyedTable(DataTable[Text]):
         place, width and styles. (textual is pinned: this overrides a private method of 8.2.8.)"""
         if row_index < 0 or column_index < 0:  # the header: rendered on a full repaint only
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key, column_key = self.coordinate_to_cell_key((row_index, column_index))
+        row_key, column_key = self.coordinate_to_cell_key(Coordinate(row_index, column_index))
         key = row_key.value or ""
         index = self._column_indexes[column_key.value or ""]
         depends_on = (
