@@ -13,7 +13,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from casino_tui.control import RuntimeControl
 from casino_tui.port import BreakerStatus
@@ -73,6 +73,16 @@ class CasinoApp(App[None]):
             tooltip="Cycle ALL/INFO/WARNING/ERROR",
         ),
         Binding("f", "follow_logs", "Follow logs", show=False, id="console.follow_logs"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            show=False,  # the footer has no room at 80 columns; help lists it (it has a tooltip)
+            id="console.filter",
+            tooltip="Show only symbols containing the typed text (Esc clears)",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="console.clear_filter"),
         Binding(
             "question_mark", "help", "Help", key_display="?", id="console.help", tooltip="List every key"
         ),
@@ -230,6 +240,8 @@ class CasinoApp(App[None]):
     # -- commands ------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # otherwise Esc is left to whatever else wants it
+            return self._is_ready and self.console_screen.filter_bar.display
         if action == "pause":
             return not self.control.is_paused
         if action == "resume":
@@ -309,6 +321,31 @@ class CasinoApp(App[None]):
     def action_follow_logs(self) -> None:
         self.console_screen.logs.follow()
 
+    def action_filter(self) -> None:
+        bar = self.console_screen.filter_bar
+        bar.display = True
+        bar.focus()
+
+    def action_clear_filter(self) -> None:
+        bar = self.console_screen.filter_bar
+        bar.value = ""  # its Changed message shows every row again
+        bar.display = False
+        self.console_screen.consensus.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.console_screen.symbol_filter = event.value.strip()
+        if self.last_snapshot is not None:
+            with self.batch_update():
+                self.console_screen.show(self.last_snapshot)  # the rows of the snapshot shown, not a new one
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.action_clear_filter()
+        else:
+            self.console_screen.consensus.table.focus()  # the filter stays in force, shown in its bar
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))
 
@@ -316,7 +353,7 @@ class CasinoApp(App[None]):
         """(key, action, what it does) for every console binding, keys shared by two actions merged."""
         rows: dict[str, tuple[str, str, str]] = {}
         for binding in self.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.show:
+            if not isinstance(binding, Binding) or not (binding.show or binding.tooltip):
                 continue
             key = binding.key_display or self.get_key_display(binding)
             if key in rows:  # p: Pause / Resume, one toggle

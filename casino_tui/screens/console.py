@@ -7,6 +7,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from casino_tui.screens.attention import FilterBar
 from casino_tui.screens.header import HeaderBar, StaleBanner
 from casino_tui.screens.panes.brackets import BracketsPane
 from casino_tui.screens.panes.breakers import BreakersPane
@@ -37,7 +38,14 @@ class ConsoleScreen(Screen[None]):
             yield BracketsPane(id="brackets")
             yield BreakersPane(id="breakers")
         yield LogsPane(id="logs")
+        yield FilterBar(id="filter")
         yield Footer()
+
+    symbol_filter = ""  # the symbol tables show only symbols containing this text (see attention.py)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
 
     @property
     def streams(self) -> StreamsPane:
@@ -63,8 +71,8 @@ class ConsoleScreen(Screen[None]):
         """Update every widget from `snapshot` (call inside `app.batch_update()`); returns new log lines."""
         self.query_one(HeaderBar).show(snapshot.header)
         self.query_one(StaleBanner).show(snapshot.header)
-        self.streams.show(snapshot.streams)
-        self.consensus.show(snapshot.consensus)
-        self.brackets.show(snapshot.brackets)
+        self.streams.show(snapshot.streams, self.symbol_filter)
+        self.consensus.show(snapshot.consensus, self.symbol_filter)
+        self.brackets.show(snapshot.brackets, self.symbol_filter)
         self.breakers.show(snapshot.breakers, snapshot.limits)
         return self.logs.show(snapshot.logs)
