@@ -3,10 +3,13 @@ refresh redraws only what changed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from casino_tui.screens.attention import FilterBar
-from casino_tui.screens.panes.table import KeyedTable
+from casino_tui.screens.panes.table import Column, KeyedTable
 from tests.ui.fake_runtime import FakeRuntime
 from tests.ui.pilot_support import start, wait_until
 
@@ -147,3 +150,30 @@ async def test_help_lists_the_filter_key(make_app) -> None:
         rows = {key: (action, detail) for key, action, detail in app.help_rows()}
         assert rows["/"][0] == "Filter"
         assert "Esc" in rows["/"][1]
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable((Column("symbol", "Symbol", 10), Column("last", "Last", 8, "right")))
+
+
+def rows(price: Callable[[int], str]) -> list[tuple[str, tuple[str, str]]]:
+    return [(f"S{i:03d}USDT", (f"S{i:03d}USDT", price(i))) for i in range(100)]
+
+
+async def test_rows_out_of_view_are_written_when_they_come_into_view() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync(rows(lambda i: "1"))
+        await pilot.pause()
+        rendered = spy_on_rendered_lines(table)
+        table.sync(rows(str))
+        await pilot.pause()
+        assert rendered and max(rendered) < table.size.height  # only the lines in view were drawn again
+        assert str(table.get_cell("S099USDT", "last")) == "1"  # not yet: nobody can see it
+
+        table.scroll_end(animate=False, immediate=True)
+        last = table.size.height - 1
+        await wait_until(pilot, lambda: str(table.get_cell("S099USDT", "last")) == "99", "written in view")
+        assert table.render_line(last).text.split() == ["S099USDT", "99"]
