@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Iterable
@@ -121,6 +122,7 @@ class CasinoApp(App[None]):
         self._is_sweeping = False
         self._is_refresh_failing = False
         self._is_ready = False
+        self._is_heap_frozen = False
         self._timer: Timer | None = None
         self._signals: list[int] = []  # the signals whose handlers this app installed (and removes)
 
@@ -209,6 +211,11 @@ class CasinoApp(App[None]):
         """Read `control.snapshot()` once and update every widget in one batch."""
         snapshot = self.control.snapshot()
         self.last_snapshot = snapshot
+        if self.live and not self._is_heap_frozen and snapshot.header.status.is_ready:
+            # What start-up built (history, sensors, widgets) lives as long as the session: a full collection
+            # that scans it all stalls the loop (~40 ms at 50 symbols) while the console redraws.
+            gc.freeze()
+            self._is_heap_frozen = True
         with self.batch_update():
             new_lines = self.console_screen.show(snapshot)
         self._announce(snapshot, new_lines)

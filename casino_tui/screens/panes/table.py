@@ -264,13 +264,12 @@ class KeyedTable(DataTable[Text]):
         super().notify_style_update()
 
     def _reorder(self, order: list[str]) -> None:
-        """Show the rows in `order`; DataTable's own sort only sees cell values, not the keys we order by."""
+        """Show the rows in `order`, moving them rather than building them again. DataTable's sort sees only
+        cell values, so each row is known by its first cell: a Text object of its own."""
         cursor_key = self._cursor_key()
         self._cells = {key: self._cells[key] for key in order}
-        self._behind.clear()
-        self.clear()
-        for key, cells in self._cells.items():
-            self.add_row(*self._project(cells), key=key)
+        place = {id(self.get_row(key)[0]): index for index, key in enumerate(order)}
+        self.sort(key=lambda cells: place[id(cells[0])])
         if cursor_key is not None:
             self.move_cursor(row=self.get_row_index(cursor_key), animate=False)
 
