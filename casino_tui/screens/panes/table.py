@@ -104,8 +104,8 @@ class KeyedTable(DataTable[Text]):
         return self._cells[key]
 
     def sync(self, rows: Iterable[tuple[str, Sequence[str]]]) -> SyncStats:
-        """Bring the table to exactly `rows`, in their order: add new keys, update changed cells, remove absent
-        keys, and rebuild the rows only when their order changed (rare: a row moved up or one arrived)."""
+        """Bring the table to exactly `rows`, in their order: add new keys, update changed cells (those of rows
+        out of view once they come into view), remove absent keys, and move rows when their order changed."""
         added: list[str] = []
         order: list[str] = []
         updated: list[str] = []
@@ -173,7 +173,9 @@ class KeyedTable(DataTable[Text]):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         if self._behind:
-            self._catch_up(repaint=False)  # a row comes into view with a full repaint: this one
+            # A row comes into view with a scroll or a resize, which repaint the table: its cells are written
+            # before this render, and its line marked for it in case the render is a partial one.
+            self._catch_up(repaint=True)
         return super().render_lines(crop)
 
     def _repaint_row(self, row_index: int) -> None:
@@ -187,7 +189,7 @@ class KeyedTable(DataTable[Text]):
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
     ) -> KeyedTable:
         if self._is_updating_cells and not (regions or layout or recompose):
-            return self  # a cell update: `_update_row` repaints its line once the row's cells are in
+            return self  # a cell update: `_write_row` repaints its line once the row's cells are in
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def _render_cell(
