@@ -14,7 +14,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 
 from casino_tui.control import RuntimeControl
 from casino_tui.port import BreakerStatus
@@ -329,29 +329,10 @@ class CasinoApp(App[None]):
         self.console_screen.logs.follow()
 
     def action_filter(self) -> None:
-        bar = self.console_screen.filter_bar
-        bar.display = True
-        bar.focus()
+        self.console_screen.open_filter()
 
     def action_clear_filter(self) -> None:
-        bar = self.console_screen.filter_bar
-        bar.value = ""  # its Changed message shows every row again
-        bar.display = False
-        self.console_screen.consensus.table.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.console_screen.symbol_filter = event.value.strip()
-        if self.last_snapshot is not None:
-            with self.batch_update():
-                self.console_screen.show(self.last_snapshot)  # the rows of the snapshot shown, not a new one
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            self.action_clear_filter()
-        else:
-            self.console_screen.consensus.table.focus()  # the filter stays in force, shown in its bar
+        self.console_screen.clear_filter()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
 from casino_tui.screens.attention import FilterBar
 from casino_tui.screens.header import HeaderBar, StaleBanner
@@ -42,6 +43,7 @@ class ConsoleScreen(Screen[None]):
         yield Footer()
 
     symbol_filter = ""  # the symbol tables show only symbols containing this text (see attention.py)
+    _shown: RuntimeSnapshot | None = None  # the snapshot on screen, shown again when the filter changes
 
     @property
     def filter_bar(self) -> FilterBar:
@@ -67,8 +69,36 @@ class ConsoleScreen(Screen[None]):
     def logs(self) -> LogsPane:
         return self.query_one(LogsPane)
 
+    def open_filter(self) -> None:
+        """Show the filter input and type into it."""
+        bar = self.filter_bar
+        bar.display = True
+        bar.focus()
+
+    def clear_filter(self) -> None:
+        """Every symbol again; the input hides and the tables have the keys."""
+        bar = self.filter_bar
+        bar.value = ""  # its Changed message shows every row again
+        bar.display = False
+        self.consensus.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.symbol_filter = event.value.strip()
+        if self._shown is not None:
+            with self.app.batch_update():
+                self.show(self._shown)  # the rows on screen narrowed now, not at the next refresh
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self.symbol_filter:
+            self.consensus.table.focus()  # the filter stays in force, shown in its bar
+        else:
+            self.clear_filter()
+
     def show(self, snapshot: RuntimeSnapshot) -> list[LogLine]:
         """Update every widget from `snapshot` (call inside `app.batch_update()`); returns new log lines."""
+        self._shown = snapshot
         self.query_one(HeaderBar).show(snapshot.header)
         self.query_one(StaleBanner).show(snapshot.header)
         self.streams.show(snapshot.streams, self.symbol_filter)
