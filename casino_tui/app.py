@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Iterable
@@ -94,6 +95,16 @@ class CasinoApp(App[None]):
             tooltip="Closed trades, totals and the equity curve",
         ),
         Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            show=False,  # the footer has no room at 80 columns; help lists it (it has a tooltip)
+            id="console.filter",
+            tooltip="Show only symbols containing the typed text (Esc clears)",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="console.clear_filter"),
+        Binding(
             "question_mark", "help", "Help", key_display="?", id="console.help", tooltip="List every key"
         ),
         Binding(
@@ -131,6 +142,7 @@ class CasinoApp(App[None]):
         self._is_sweeping = False
         self._is_refresh_failing = False
         self._is_ready = False
+        self._is_heap_frozen = False
         self._timer: Timer | None = None
         self._signals: list[int] = []  # the signals whose handlers this app installed (and removes)
 
@@ -224,6 +236,11 @@ class CasinoApp(App[None]):
         """Read `control.snapshot()` once and update every widget in one batch."""
         snapshot = self.control.snapshot()
         self.last_snapshot = snapshot
+        if self.live and not self._is_heap_frozen and snapshot.header.status.is_ready:
+            # What start-up built (history, sensors, widgets) lives as long as the session: a full collection
+            # that scans it all stalls the loop (~40 ms at 50 symbols) while the console redraws.
+            gc.freeze()
+            self._is_heap_frozen = True
         with self.batch_update():
             new_lines = self.console_screen.show(snapshot)
         self._announce(snapshot, new_lines)
@@ -255,6 +272,8 @@ class CasinoApp(App[None]):
     # -- commands ------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # otherwise Esc is left to whatever else wants it
+            return self._is_ready and self.console_screen.filter_bar.display
         if action == "pause":
             return not self.control.is_paused
         if action == "resume":
@@ -336,6 +355,12 @@ class CasinoApp(App[None]):
 
     def action_follow_logs(self) -> None:
         self.console_screen.logs.follow()
+
+    def action_filter(self) -> None:
+        self.console_screen.open_filter()
+
+    def action_clear_filter(self) -> None:
+        self.console_screen.clear_filter()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(help_sections(self.BINDINGS)))

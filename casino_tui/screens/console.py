@@ -6,14 +6,15 @@ right edge so no width can push it off.
 
 from __future__ import annotations
 
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey  # not exported; textual is pinned exactly (pyproject)
 
+from casino_tui.screens.attention import FilterBar
 from casino_tui.screens.header import HeaderBar, StaleBanner
 from casino_tui.screens.panes.brackets import BracketsPane
 from casino_tui.screens.panes.breakers import BreakersPane
@@ -67,6 +68,7 @@ class ConsoleScreen(Screen[None]):
             yield BracketsPane(id="brackets")
             yield BreakersPane(id="breakers")
         yield LogsPane(id="logs")
+        yield FilterBar(id="filter")
         yield ConsoleFooter()
 
     def on_mount(self) -> None:
@@ -88,6 +90,13 @@ class ConsoleScreen(Screen[None]):
         for name, is_on in layout_classes(size).items():
             self.set_class(is_on, name)
 
+    symbol_filter = ""  # the symbol tables show only symbols containing this text (see attention.py)
+    _shown: RuntimeSnapshot | None = None  # the snapshot on screen, shown again when the filter changes
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
     @property
     def streams(self) -> StreamsPane:
         return self.query_one(StreamsPane)
@@ -108,12 +117,40 @@ class ConsoleScreen(Screen[None]):
     def logs(self) -> LogsPane:
         return self.query_one(LogsPane)
 
+    def open_filter(self) -> None:
+        """Show the filter input and type into it."""
+        bar = self.filter_bar
+        bar.display = True
+        bar.focus()
+
+    def clear_filter(self) -> None:
+        """Every symbol again; the input hides and the tables have the keys."""
+        bar = self.filter_bar
+        bar.value = ""  # its Changed message shows every row again
+        bar.display = False
+        self.consensus.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.symbol_filter = event.value.strip()
+        if self._shown is not None:
+            with self.app.batch_update():
+                self.show(self._shown)  # the rows on screen narrowed now, not at the next refresh
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self.symbol_filter:
+            self.consensus.table.focus()  # the filter stays in force, shown in its bar
+        else:
+            self.clear_filter()
+
     def show(self, snapshot: RuntimeSnapshot) -> list[LogLine]:
         """Update every widget from `snapshot` (call inside `app.batch_update()`); returns new log lines."""
+        self._shown = snapshot
         self.query_one(HeaderBar).show(snapshot.header)
         self.query_one(StaleBanner).show(snapshot.header)
-        self.streams.show(snapshot.streams)
-        self.consensus.show(snapshot.consensus)
-        self.brackets.show(snapshot.brackets)
+        self.streams.show(snapshot.streams, self.symbol_filter)
+        self.consensus.show(snapshot.consensus, self.symbol_filter)
+        self.brackets.show(snapshot.brackets, self.symbol_filter)
         self.breakers.show(snapshot.breakers, snapshot.limits)
         return self.logs.show(snapshot.logs)

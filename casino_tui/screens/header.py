@@ -20,6 +20,7 @@ from textual.widgets import Static
 from casino_tui.lifecycle import RuntimeStatus
 from casino_tui.model import TradingMode
 from casino_tui.screens import cells
+from casino_tui.screens.redraw import update_static
 from casino_tui.snapshot import HeaderView
 
 _S = RuntimeStatus
@@ -168,11 +169,12 @@ class HeaderBar(Horizontal):
             self.show(self._header)
 
     def _set(self, widget_id: str, text: str, css_class: str = "", classes: Iterable[str] = ()) -> None:
-        if self._texts.get(widget_id) == text:
+        previous = self._texts.get(widget_id)
+        if previous == text:
             return
         self._texts[widget_id] = text
         widget = self.query_one(f"#{widget_id}", Static)
-        widget.update(text)
+        update_static(widget, text, previous)
         widget.display = bool(text)
         if css_class:
             widget.remove_class(*classes)

@@ -96,6 +96,27 @@ RUNS = {
             r["ticks"] == 60_000 and r["replayed_ticks"] > 0 and r["candles_closed"] > 0 and r["errors"] == 0
         ),
     ),
+    "ui_load": Run(
+        "ui_load.py",
+        ("--tiny",),
+        frozenset(
+            {
+                "cpu_ui_pct",
+                "cpu_headless_pct",
+                "loop_lag_p99_ms_ui",
+                "loop_lag_p99_ms_headless",
+                "rss_growth_pct",
+            }
+        ),
+        # Both runs carried the sim's trades; the console read snapshots and drew frames for the terminal.
+        lambda r: (
+            r["ui"]["ticks"] > 0
+            and r["headless"]["ticks"] > 0
+            and r["ui"]["snapshots"] > 0
+            and r["ui"]["terminal_kb_per_s"] > 0
+            and r["cpu_ui_pct"] > 0
+        ),
+    ),
     "chaos": Run(
         "chaos.py",
         ("--kills", "1", "--seed", "3"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 from textual.selection import Selection
+from textual.widgets import DataTable
 
 from casino_tui.screens.panes.table import Column, KeyedTable
 
@@ -54,3 +55,25 @@ async def test_rows_are_shown_in_the_order_sync_gives_them_even_when_a_new_row_c
         await pilot.pause()
         assert displayed_keys(table) == ["XRPUSDT", "BTCUSDT", "ETHUSDT"]
         assert table.row_keys == ("XRPUSDT", "BTCUSDT", "ETHUSDT")
+
+
+async def test_a_cell_is_drawn_exactly_as_datatable_draws_it_with_and_without_the_cursor() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync(
+            [
+                ("BTCUSDT", ("[bold]BTCUSDT[/]", "[#4EBF71]97000.5[/]")),
+                ("A_VERY_LONG_SYMBOL_USDT", ("A_VERY_LONG_SYMBOL_USDT", "1.2345678901")),
+            ]
+        )
+        table.focus()
+        await pilot.pause()
+        base = table.rich_style
+        for row in range(2):
+            for column, width in enumerate((10, 8)):
+                for cursor in (False, True):
+                    ours = table._render_cell(row, column, base, width + 2, cursor)
+                    table._rendered.clear()  # DataTable's render, not our memo of it
+                    theirs = DataTable._render_cell(table, row, column, base, width + 2, cursor)
+                    assert ours == theirs, (row, column, cursor)

@@ -130,15 +130,16 @@ async def test_enter_on_a_consensus_row_lists_its_sensor_votes(make_app, fake: F
         await start(app, pilot)
         table = app.console_screen.consensus.table
         table.focus()
-        await pilot.press("down", "enter")  # second row: ETHUSDT
+        second = table.row_keys[1]  # rows come by attention (attention.py), not in the runtime's order
+        await pilot.press("down", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SensorDetailScreen), "sensor detail")
         screen = app.screen
         assert isinstance(screen, SensorDetailScreen)
-        assert screen.symbol == "ETHUSDT"
+        assert screen.symbol == second
         detail = screen.query_one("#sensor-table", DataTable)
-        assert detail.row_count == len(fake.sensor_detail("ETHUSDT"))
+        assert detail.row_count == len(fake.sensor_detail(second))
         sensors = {str(detail.get_row_at(i)[0]) for i in range(detail.row_count)}
-        assert sensors == {row.sensor for row in fake.sensor_detail("ETHUSDT")}
+        assert sensors == {row.sensor for row in fake.sensor_detail(second)}
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ConsoleScreen), "back to the console")
 

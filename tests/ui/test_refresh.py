@@ -8,6 +8,7 @@ from textual.widgets import Static
 from casino_tui.app import CasinoApp
 from casino_tui.port import BreakerStatus
 from casino_tui.screens import cells
+from casino_tui.screens.attention import streams_by_attention
 from casino_tui.screens.panes.streams import SPARK_WIDTH
 from casino_tui.screens.panes.table import SyncStats
 from tests.ui.fake_runtime import FakeRuntime
@@ -34,7 +35,8 @@ async def test_one_changed_price_updates_only_that_row(make_app, fake: FakeRunti
         await start(app, pilot)
         screen = app.console_screen
         streams = screen.streams.table
-        assert streams.last_sync.added == tuple(row.symbol for row in fake.snapshot().streams)
+        by_attention = streams_by_attention(fake.snapshot().streams)
+        assert streams.last_sync.added == tuple(row.symbol for row in by_attention)
 
         app.refresh_from_snapshot()  # nothing changed: nothing touched
         assert streams.last_sync == SyncStats()

@@ -162,6 +162,9 @@ async def test_at_80x24_a_decision_with_a_seconds_age_fits_its_column(make_app) 
         table = app.console_screen.consensus.table
         assert "decision" in table.shown_columns
         assert table.width_of("decision") >= len("SHORT 1.2s")
+        app.console_screen.open_filter()
+        await pilot.press(*"ETH")  # ETHUSDT's SHORT, 192 s old, in view whatever the attention order
+        await pilot.pause()
         assert "SHORT 3m" in "\n".join(screen_lines(app))
 
 

@@ -20,6 +20,7 @@ from casino_tui.runtime import Runtime
 from casino_tui.screens.commands import ConsoleCommands
 from casino_tui.screens.console import ConsoleScreen
 from casino_tui.screens.equity import EquityPlot
+from casino_tui.screens.help import help_sections
 from casino_tui.screens.trades import NO_TRADES, TradesScreen
 from tests.ui.fake_runtime import FakeRuntime
 from tests.ui.pilot_support import plain, start, wait_until
@@ -112,7 +113,8 @@ async def test_the_command_palette_and_help_offer_the_trades_screen(
         provider = ConsoleCommands(app.screen)
         titles = [title async for hit in provider.discover() for title in [hit.text]]
         assert "Trades" in titles
-        assert ("t", "Trades", "Closed trades, totals and the equity curve") in app.help_rows()
+        console_rows = help_sections(app.BINDINGS)[0].rows
+        assert ("t", "Trades", "Closed trades, totals and the equity curve") in console_rows
         await app.run_action("trades")
         await wait_until(pilot, lambda: trades_shown(app), "the palette's action")
 

@@ -9,7 +9,9 @@ from textual.containers import Vertical
 
 from casino_tui.model import BracketState
 from casino_tui.screens import cells
+from casino_tui.screens.attention import narrowed
 from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.screens.redraw import Subtitle
 from casino_tui.snapshot import BracketRow
 
 COLUMNS = (
@@ -101,6 +103,7 @@ class BracketsPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")
+        self._subtitle = Subtitle(self)
         self.border_title = "Brackets"
 
     def compose(self) -> ComposeResult:
@@ -110,14 +113,18 @@ class BracketsPane(Vertical):
     def table(self) -> KeyedTable:
         return self.query_one(KeyedTable)
 
-    def show(self, rows: tuple[BracketRow, ...]) -> None:
-        """Diff the table to the open brackets in `rows`; the subtitle counts the rows shown and the
-        unprotected positions among them."""
+    def show(self, rows: tuple[BracketRow, ...], symbol_filter: str = "") -> None:
+        """Diff the table to the open brackets in `rows` whose symbol matches `symbol_filter` (an unprotected
+        position shows whatever the filter); the subtitle counts every open bracket and the unprotected
+        positions among them."""
         open_rows = open_by_urgency(rows)
-        self.table.sync((row.bracket_id, bracket_cells(row)) for row in open_rows)
+        shown = narrowed(open_rows, symbol_filter, lambda row: row.symbol, keep=lambda row: row.is_at_risk)
+        self.table.sync((row.bracket_id, bracket_cells(row)) for row in shown)
         at_risk = sum(1 for row in open_rows if row.is_at_risk)
         upnl = sum(row.upnl for row in open_rows)
         subtitle = f"{len(open_rows)} open · uPnL {cells.signed_money(upnl)}"
+        if len(shown) < len(open_rows):
+            subtitle = f"{len(shown)} shown · {subtitle}"
         if at_risk:
             subtitle += f" · [bold {cells.RED}]{at_risk} UNPROTECTED[/]"
-        self.border_subtitle = subtitle
+        self._subtitle.show(subtitle)

@@ -10,6 +10,7 @@ from textual.widgets import Static
 from casino_tui.port import BreakerState, BreakerStatus
 from casino_tui.screens import cells
 from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.screens.redraw import Subtitle, update_static
 from casino_tui.snapshot import LimitView
 
 COLUMNS = (
@@ -104,6 +105,7 @@ class BreakersPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")
+        self._subtitle = Subtitle(self)
         self.border_title = "Breakers"
         self._texts: dict[str, str] = {}
 
@@ -128,13 +130,14 @@ class BreakersPane(Vertical):
         self._set_text("breakers-limits", limits_markup(limits))
         self._set_text("breakers-folded", folded_markup(breakers, limits))
         not_closed = sum(1 for breaker in breakers if breaker.state is not BreakerStatus.CLOSED)
-        self.border_subtitle = (
+        self._subtitle.show(
             f"[bold {cells.RED}]{not_closed} not closed[/]"
             if not_closed
             else (f"all {len(breakers)} closed" if breakers else "no breakers (simulated exchange)")
         )
 
     def _set_text(self, widget_id: str, text: str) -> None:
-        if self._texts.get(widget_id) != text:
+        previous = self._texts.get(widget_id)
+        if previous != text:
             self._texts[widget_id] = text
-            self.query_one(f"#{widget_id}", Static).update(text)
+            update_static(self.query_one(f"#{widget_id}", Static), text, previous)

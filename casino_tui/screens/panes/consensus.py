@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 
 from casino_tui.screens import cells
+from casino_tui.screens.attention import consensus_by_attention, narrowed, shown_count
 from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.screens.redraw import Subtitle
 from casino_tui.snapshot import ConsensusRow
 
 COLUMNS = (
@@ -50,6 +52,7 @@ class ConsensusPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")
+        self._subtitle = Subtitle(self)
         self.border_title = "Consensus"
 
     def compose(self) -> ComposeResult:
@@ -59,12 +62,15 @@ class ConsensusPane(Vertical):
     def table(self) -> KeyedTable:
         return self.query_one(KeyedTable)
 
-    def show(self, rows: tuple[ConsensusRow, ...]) -> None:
-        """Diff the table to `rows`; the subtitle names degraded shards."""
-        self.table.sync((row.symbol, consensus_cells(row)) for row in rows)
+    def show(self, rows: tuple[ConsensusRow, ...], symbol_filter: str = "") -> None:
+        """Diff the table to the rows whose symbol matches `symbol_filter`, degraded and strongest first;
+        the subtitle names degraded shards."""
+        shown = consensus_by_attention(narrowed(rows, symbol_filter, lambda row: row.symbol))
+        self.table.sync((row.symbol, consensus_cells(row)) for row in shown)
         degraded = sorted({row.shard for row in rows if row.is_degraded})
+        counted = f"{shown_count(len(shown), len(rows), 'symbols')} · " if len(shown) < len(rows) else ""
         if degraded:
             names = ", ".join(f"#{shard}" for shard in degraded)
-            self.border_subtitle = f"[bold {cells.RED}]shard {names} DEGRADED[/]"
+            self._subtitle.show(f"{counted}[bold {cells.RED}]shard {names} DEGRADED[/]")
         else:
-            self.border_subtitle = "enter: sensors"
+            self._subtitle.show(f"{counted}enter: sensors")

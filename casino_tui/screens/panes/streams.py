@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 
 from casino_tui.screens import cells
+from casino_tui.screens.attention import narrowed, shown_count, streams_by_attention
 from casino_tui.screens.panes.table import Column, KeyedTable
+from casino_tui.screens.redraw import Subtitle
 from casino_tui.snapshot import StreamRow
 
 SPARK_WIDTH = 16  # the minimum; on wide screens the sparkline grows into the spare width
@@ -39,6 +41,7 @@ class StreamsPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")
+        self._subtitle = Subtitle(self)
         self.border_title = "Streams"
 
     def compose(self) -> ComposeResult:
@@ -48,11 +51,12 @@ class StreamsPane(Vertical):
     def table(self) -> KeyedTable:
         return self.query_one(KeyedTable)
 
-    def show(self, rows: tuple[StreamRow, ...]) -> None:
-        """Diff the table to `rows`."""
+    def show(self, rows: tuple[StreamRow, ...], symbol_filter: str = "") -> None:
+        """Diff the table to the rows whose symbol matches `symbol_filter`, quiet streams first."""
         table = self.table
         spark_width = table.width_of("spark")
-        table.sync((row.symbol, stream_cells(row, spark_width)) for row in rows)
+        shown = streams_by_attention(narrowed(rows, symbol_filter, lambda row: row.symbol))
+        table.sync((row.symbol, stream_cells(row, spark_width)) for row in shown)
         quiet = sum(1 for row in rows if row.age_s >= 30)
-        subtitle = f"{len(rows)} symbols"
-        self.border_subtitle = f"{subtitle} · [{cells.RED}]{quiet} quiet[/]" if quiet else subtitle
+        subtitle = shown_count(len(shown), len(rows), "symbols")
+        self._subtitle.show(f"{subtitle} · [{cells.RED}]{quiet} quiet[/]" if quiet else subtitle)
