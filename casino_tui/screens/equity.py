@@ -27,6 +27,17 @@ def tick_form(span_ms: int) -> str:
     return "d/m/Y"
 
 
+def steps(points: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Realised equity holds its value until the next close: a corner before each change, so the line does
+    not slope across the time between two closes as if money had moved then."""
+    stepped: list[tuple[int, float]] = []
+    for ms, equity in points:
+        if stepped and stepped[-1][1] != equity and stepped[-1][0] != ms:
+            stepped.append((ms, stepped[-1][1]))
+        stepped.append((ms, equity))
+    return stepped
+
+
 class EquityPlot(PlotextPlot):
     """Equity against time (UTC on the runtime's clock), green when it ends above where it began, red below;
     a dim line marks the starting balance."""
@@ -36,6 +47,7 @@ class EquityPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         if len(points) >= 2:
+            points = steps(points)
             times = [time.strftime(STRFTIME_FORM, time.gmtime(ms / 1000)) for ms, _ in points]
             values = [equity for _, equity in points]
             plt.date_form(PLOT_DATE_FORM, tick_form(points[-1][0] - points[0][0]))

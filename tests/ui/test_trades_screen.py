@@ -181,3 +181,19 @@ class TestTradesSnapshots:
         """No trade: one line says so; no empty plot, no empty table."""
         fake = FakeRuntime()
         assert snap_compare(CasinoApp(fake, live=False), terminal_size=(80, 24), run_before=trades_open(0))
+
+
+def test_the_equity_curve_holds_its_value_between_closes() -> None:
+    """Realised equity moves only at a close: the drawn line steps there instead of sloping from the last one."""
+    from casino_tui.screens.equity import steps
+
+    points = [(0, 100.0), (60_000, 98.0), (60_000, 97.0), (120_000, 97.0), (180_000, 101.0)]
+    assert steps(points) == [
+        (0, 100.0),
+        (60_000, 100.0),
+        (60_000, 98.0),
+        (60_000, 97.0),
+        (120_000, 97.0),
+        (180_000, 97.0),
+        (180_000, 101.0),
+    ]
