@@ -72,7 +72,7 @@ TINY = {"symbols": 5, "speed": 20.0, "seconds": 1.0, "warmup": 0.5, "streams_per
 class SandboxProcess:
     """`casino-tui sandbox --port 0` in a child process; `base_url` is parsed from what it prints."""
 
-    def __init__(self, symbols: int, speed: float, seed: int, streams_per_connection: int) -> None:
+    def __init__(self, symbols: int, speed: float, seed: int, streams_per_connection: int = 1024) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "CASINO_"))}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "casino_tui.cli", "sandbox", "--port", "0", "--speed", str(speed)]
