@@ -107,7 +107,7 @@ def summary(name: str, values: list[float]) -> dict[str, float]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     symbols = synthetic_symbols(args.symbols)
-    sandbox = SandboxProcess(symbols, 1.0, args.seed)
+    sandbox = SandboxProcess(len(symbols), 1.0, args.seed)  # --symbols-count serves synthetic_symbols(n)
     clock = WallClock()
     config = ExchangeConfig(name="binance", rest_url=sandbox.base_url, ws_url=sandbox.ws_url)
     exchange = BinanceExchange(config, API_KEY, API_SECRET, clock, testnet=False, seed=args.seed)
