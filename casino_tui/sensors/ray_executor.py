@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import importlib.util
 import logging
 import os
 import queue
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from casino_tui.sensors.catalog import SensorSpec
@@ -158,11 +160,12 @@ class RaySession:
             "configure_logging": False,
             "namespace": "casino-tui",
         }
-        if self.is_local:
-            options |= {"num_cpus": self.num_cpus or os.cpu_count() or 1, "include_dashboard": False}
-            ray.init(**options)
-        else:
-            ray.init(address=self.address, **options)
+        with _std_streams_with_descriptors():
+            if self.is_local:
+                options |= {"num_cpus": self.num_cpus or os.cpu_count() or 1, "include_dashboard": False}
+                ray.init(**options)
+            else:
+                ray.init(address=self.address, **options)
         _into_app_log("ray")
         # One CPU per shard: a shard computes on one core, and the scheduler spreads them over the nodes.
         self.host = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(ShardHost)
@@ -191,6 +194,36 @@ class RaySession:
             self._connected = False
         self._thread.stop()
         self._thread = None
+
+
+_devnull: Any = None
+
+
+@contextlib.contextmanager
+def _std_streams_with_descriptors() -> Iterator[None]:
+    """While Ray starts, a sys.stdout/stderr without a real file descriptor points at os.devnull instead.
+
+    The console's Textual app captures print() with writers whose fileno() is -1, and ray.init hands the
+    driver's streams to faulthandler, which refuses them ("file.fileno() is not a valid file descriptor").
+    Ray's own processes log to files, so nothing the operator needs is lost. The devnull file stays open:
+    faulthandler keeps its descriptor, which must not be reused by another file."""
+    global _devnull
+    swapped: dict[str, Any] = {}
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            has_descriptor = stream is not None and stream.fileno() >= 0
+        except (AttributeError, OSError, ValueError):
+            has_descriptor = False
+        if not has_descriptor:
+            _devnull = _devnull or open(os.devnull, "w")  # noqa: SIM115 (open for the process's life)
+            swapped[name] = stream
+            setattr(sys, name, _devnull)
+    try:
+        yield
+    finally:
+        for name, stream in swapped.items():
+            setattr(sys, name, stream)
 
 
 async def _check_reachable(address: str) -> None:
