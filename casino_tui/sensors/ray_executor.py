@@ -15,9 +15,11 @@ import importlib.util
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from casino_tui.sensors.catalog import SensorSpec
@@ -187,13 +189,51 @@ class RaySession:
         if self._connected:
             import ray
 
+            agents = _raylet_children() if self.is_local else []
             try:
                 await self._thread.run(ray.shutdown, self.timeout_s)
             except TimeoutError:
                 log.error("sensors: Ray did not shut down within %g s; leaving it", self.timeout_s)
             self._connected = False
+            _stop_leftovers(agents)
         self._thread.stop()
         self._thread = None
+
+
+def _raylet_children() -> list[tuple[int, bytes]]:
+    """The local raylet's child processes (its agents) with their command lines; ray.shutdown stops the
+    raylet, but its DashboardAgent can outlive it, reparented to init, after the app has quit."""
+    try:
+        import ray
+
+        node: Any = getattr(ray._private.worker, "_global_node", None)  # the local node Ray started here
+        raylets = [proc.process.pid for proc in node.all_processes.get("raylet", ())]
+    except (AttributeError, ImportError):
+        return []
+    found = []
+    for raylet in raylets:
+        try:
+            pids = Path(f"/proc/{raylet}/task/{raylet}/children").read_text().split()
+        except OSError:
+            continue
+        found += [(int(pid), _cmdline(int(pid))) for pid in pids]
+    return [(pid, cmd) for pid, cmd in found if cmd]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _stop_leftovers(agents: list[tuple[int, bytes]]) -> None:
+    """SIGTERM each agent still running the same command line (a reused pid is left alone)."""
+    for pid, cmd in agents:
+        if _cmdline(pid) == cmd:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                log.info("sensors: stopped Ray's %s left behind (pid %d)", cmd.split(b"\0")[0].decode(), pid)
 
 
 _devnull: Any = None

@@ -21,6 +21,7 @@ def test_the_console_starts_its_sensors_on_a_local_ray_and_shows_their_votes():
     run = subprocess.run([sys.executable, __file__], capture_output=True, text=True, timeout=200, cwd=ROOT)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "console on Ray: RUNNING" in run.stdout, run.stdout
+    assert "Ray's agents after quit: none" in run.stdout, run.stdout
 
 
 async def _console_on_ray() -> None:
@@ -29,6 +30,7 @@ async def _console_on_ray() -> None:
     from casino_tui.config import load_config
     from casino_tui.exchange.sim.exchange import SimExchange
     from casino_tui.runtime import Runtime
+    from casino_tui.sensors.ray_executor import _cmdline, _raylet_children
     from tests.ui.pilot_support import screen_lines, start, wait_until
 
     config = load_config(None, {"sensors": {"executor": "ray", "shards": 2}}, env={})
@@ -46,7 +48,15 @@ async def _console_on_ray() -> None:
         text = "\n".join(screen_lines(app))
         assert "DEGRADED" not in text, text
         print(f"console on Ray: {snapshot.header.status.value}", file=sys.__stdout__)
+        agents = _raylet_children()
+        assert agents, "a local Ray has agents under its raylet"
         await runtime.shutdown()
+    for _ in range(200):  # SIGTERM'd at shutdown: wait for them to go, up to 20 s
+        left = [pid for pid, cmd in agents if _cmdline(pid) == cmd]
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    print(f"Ray's agents after quit: {left or 'none'}", file=sys.__stdout__)
 
 
 if __name__ == "__main__":
