@@ -297,6 +297,7 @@ class RayShardExecutor(ShardExecutor):
         self._actors: dict[int, _Actor] = {}
         self._specs: dict[int, tuple[tuple[str, ...], tuple[SensorSpec, ...]]] = {}
         self._local_node = ""
+        self._is_closing = False
 
     async def start(self, shard: int, symbols: Sequence[str], catalog: Sequence[SensorSpec]) -> None:
         await self.session.connect()
@@ -350,6 +351,11 @@ class RayShardExecutor(ShardExecutor):
         if future.done():
             return
         exc = done.exception()
+        if exc is not None and self._is_closing:
+            # A call still in flight when close() killed its actor: nobody reads it any more, and an unread
+            # ShardCrashed would be printed over the console at exit ("exception was never retrieved").
+            future.cancel()
+            return
         if exc is None:
             future.set_result(done.result())
             return
@@ -378,6 +384,7 @@ class RayShardExecutor(ShardExecutor):
         return actor.pid if actor is not None and actor.node == self._local_node else None
 
     async def close(self) -> None:
+        self._is_closing = True
         actors = list(self._actors.values())
         self._actors.clear()
         for actor in actors:

@@ -112,7 +112,8 @@ async def lose_the_cluster() -> dict[str, object]:
         return [Candle(s, "1m", t * 60_000, *(float(closes[t, j]),) * 4, 1.0) for j, s in enumerate(symbols)]
 
     delivered: list[VoteBatch] = []
-    executor = RayShardExecutor(RaySession(LOCAL, num_cpus=2, timeout_s=3.0))
+    # 20 s bounds both the start (slow on a loaded 2-core machine) and the stop after the loss (< 30 s).
+    executor = RayShardExecutor(RaySession(LOCAL, num_cpus=2, timeout_s=20.0))
     manager = SensorManager(symbols, SensorsConfig(shards=2), delivered.append, executor=executor)
     await manager.start(
         {"1m": {s: [c for t in range(150) for c in candles(t) if c.symbol == s] for s in symbols}}
